@@ -1,0 +1,45 @@
+# The course's commands. From a fresh clone: `make lab` or `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+LAB_STAMP  := $(VENV)/.lab-installed
+TEST_STAMP := $(VENV)/.test-installed
+# TensorFlow reads its log level at start-up: set it for every kernel these commands start.
+export TF_CPP_MIN_LOG_LEVEL := 3
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+
+.PHONY: lab test test-fast lint format clean
+
+lab: $(LAB_STAMP)  ## Create the environment and open JupyterLab on lesson 1
+	$(BIN)/jupyter lab notebooks/01_explore_mnist.ipynb
+
+test: $(TEST_STAMP)  ## Create the environment and run every test, notebooks included
+	$(BIN)/python -m pytest tests notebooks/[0-9]*.ipynb --nbval \
+		--nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout 900 \
+		--durations 20
+
+test-fast: $(TEST_STAMP)  ## Only the tests that take seconds
+	$(BIN)/python -m pytest -m "not slow"
+
+lint: $(TEST_STAMP)  ## ruff on the package, the tests and the paired lessons
+	$(BIN)/ruff check course_utils tests notebooks benchmarks
+	$(BIN)/ruff format --check course_utils tests notebooks benchmarks
+
+format: $(TEST_STAMP)
+	$(BIN)/ruff format course_utils tests notebooks benchmarks
+	$(BIN)/ruff check --fix course_utils tests notebooks benchmarks
+
+$(VENV)/bin/python:
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "the course needs Python 3.11 or newer; run make PYTHON=python3.11"'
+	$(PYTHON) -m venv $(VENV)
+
+$(LAB_STAMP): requirements.txt pyproject.toml | $(VENV)/bin/python
+	$(BIN)/python -m pip install --quiet -r requirements.txt -e .
+	touch $@
+
+$(TEST_STAMP): $(LAB_STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

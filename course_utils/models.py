@@ -1,0 +1,49 @@
+"""The course's network, built in one place for every lesson and exercise."""
+
+from __future__ import annotations
+
+import keras
+
+
+def build_ann(n_hidden: int = 100, n_output: int = 10) -> keras.Sequential:
+    """Build the course's 784-100-10 network (uncompiled).
+
+    28×28 images go in, ``Flatten`` turns each into 784 numbers, a ``Dense`` layer of
+    ``n_hidden`` ReLU units follows, and a ``Dense`` softmax layer gives ``n_output``
+    class probabilities. With the defaults it has 79,510 parameters:
+    784·100 + 100 weights and biases, then 100·10 + 10.
+
+    Parameters
+    ----------
+    n_hidden
+        Units in the hidden layer.
+    n_output
+        Classes, one output each.
+
+    Returns
+    -------
+    keras.Sequential
+        Layers named ``flatten``, ``hidden`` and ``output``.
+
+    Raises
+    ------
+    ValueError
+        When a size is not a positive integer.
+
+    Example
+    -------
+    >>> build_ann().count_params()
+    79510
+    """
+    for name, value in (("n_hidden", n_hidden), ("n_output", n_output)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return keras.Sequential(
+        [
+            keras.Input(shape=(28, 28), name="image"),
+            keras.layers.Flatten(name="flatten"),
+            keras.layers.Dense(n_hidden, activation="relu", name="hidden"),
+            keras.layers.Dense(n_output, activation="softmax", name="output"),
+        ],
+        name=f"ann_784_{n_hidden}_{n_output}",
+    )
