@@ -123,8 +123,8 @@ def check_arrays(arrays: dict[str, np.ndarray], source: str = "the arrays") -> N
     ...     check_arrays(dict(f), "mnist.npz")
     """
     fix = (
-        "replace it with a good copy, or delete it and let course_utils use its bundled "
-        f"copy (unset {ENV_VAR})"
+        "replace it with a good copy, or delete it and let course_utils use its "
+        f"bundled copy (unset {ENV_VAR})"
     )
     missing = sorted(set(EXPECTED) - set(arrays))
     if missing:
@@ -170,7 +170,7 @@ def read_npz(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
     ['x_test', 'x_train', 'y_test', 'y_train']
     """
     path = Path(path)
-    fix = f"download or copy mnist.npz again, or unset {ENV_VAR} to use the bundled copy"
+    fix = f"copy mnist.npz again, or unset {ENV_VAR} to use the bundled copy"
     if not path.is_file():
         raise MnistFileError(f"MNIST file {path} does not exist: {fix}")
     try:

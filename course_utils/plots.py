@@ -219,9 +219,8 @@ def plot_probabilities(
     ax_probs.set_xlabel("class")
     ax_probs.set_ylabel("probability")
     ax_probs.grid(alpha=0.3)
-    fig.suptitle(
-        title or f"Predicted {predicted} with probability {probabilities[predicted]:.2f}"
-    )
+    confidence = probabilities[predicted]
+    fig.suptitle(title or f"Predicted {predicted} with probability {confidence:.2f}")
     fig.tight_layout()
     return fig
 

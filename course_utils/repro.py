@@ -42,8 +42,8 @@ def quiet_tensorflow(level: int = 3) -> None:
         raise ValueError(f"level must be 0, 1, 2 or 3, got {level!r}")
     if "tensorflow" in sys.modules:
         warnings.warn(
-            "TensorFlow is already imported, so its C++ log level can no longer change; "
-            "call quiet_tensorflow() in the first cell, before importing keras",
+            "TensorFlow is already imported, so its C++ log level can no longer "
+            "change; call quiet_tensorflow() in the first cell, before importing keras",
             stacklevel=2,
         )
     os.environ["TF_CPP_MIN_LOG_LEVEL"] = str(level)

@@ -1,0 +1,40 @@
+"""course_utils.models: the course network has the shape the lessons teach."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from course_utils.models import build_ann
+
+
+def test_default_network_is_784_100_10_with_79510_parameters() -> None:
+    model = build_ann()
+    assert model.count_params() == 784 * 100 + 100 + 100 * 10 + 10 == 79_510
+    assert [layer.name for layer in model.layers] == ["flatten", "hidden", "output"]
+    assert model.get_layer("hidden").get_weights()[0].shape == (784, 100)
+    assert model.get_layer("output").get_weights()[0].shape == (100, 10)
+    assert model.input_shape == (None, 28, 28)
+    assert model.get_layer("hidden").activation.__name__ == "relu"
+
+
+def test_outputs_are_probabilities_for_each_image() -> None:
+    model = build_ann()
+    probs = model.predict(np.random.rand(5, 28, 28).astype(np.float32), verbose=0)
+    assert probs.shape == (5, 10)
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
+    assert (probs > 0).all()
+
+
+def test_hidden_and_output_sizes_are_configurable() -> None:
+    model = build_ann(n_hidden=32, n_output=3)
+    assert model.output_shape == (None, 3)
+    assert model.count_params() == 784 * 32 + 32 + 32 * 3 + 3
+
+
+@pytest.mark.parametrize("bad", [0, -5, 2.5, True])
+def test_sizes_must_be_positive_integers(bad: object) -> None:
+    with pytest.raises(ValueError, match="n_hidden must be a positive integer"):
+        build_ann(n_hidden=bad)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="n_output must be a positive integer"):
+        build_ann(n_output=bad)  # type: ignore[arg-type]
