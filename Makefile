@@ -8,7 +8,7 @@ TEST_STAMP := $(VENV)/.test-installed
 export TF_CPP_MIN_LOG_LEVEL := 3
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: lab test test-fast lint format clean
+.PHONY: lab test test-fast refresh lint format clean
 
 lab: $(LAB_STAMP)  ## Create the environment and open JupyterLab on lesson 1
 	$(BIN)/jupyter lab notebooks/01_explore_mnist.ipynb
@@ -20,6 +20,14 @@ test: $(TEST_STAMP)  ## Create the environment and run every test, notebooks inc
 
 test-fast: $(TEST_STAMP)  ## Only the tests that take seconds
 	$(BIN)/python -m pytest -m "not slow"
+
+refresh: $(TEST_STAMP)  ## Re-run every lesson from a fresh kernel and store its outputs
+	for nb in notebooks/[0-9]*.ipynb; do \
+		$(BIN)/jupytext --sync $$nb && \
+		$(BIN)/jupyter nbconvert --to notebook --execute --inplace \
+			--ExecutePreprocessor.timeout=900 --NotebookClient.record_timing=False $$nb \
+		|| exit 1; \
+	done
 
 lint: $(TEST_STAMP)  ## ruff on the package, the tests and the paired lessons
 	$(BIN)/ruff check course_utils tests notebooks benchmarks
