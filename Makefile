@@ -14,7 +14,7 @@ lab: $(LAB_STAMP)  ## Create the environment and open JupyterLab on lesson 1
 	$(BIN)/jupyter lab notebooks/01_explore_mnist.ipynb
 
 test: $(TEST_STAMP)  ## Create the environment and run every test, notebooks included
-	$(BIN)/python -m pytest tests notebooks/[0-9]*.ipynb --nbval \
+	$(BIN)/python -m pytest tests notebooks/[0-9]*.ipynb --nbval --nbval-current-env \
 		--nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout 900 \
 		--durations 20
 
