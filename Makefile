@@ -8,7 +8,7 @@ TEST_STAMP := $(VENV)/.test-installed
 export TF_CPP_MIN_LOG_LEVEL := 3
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: lab test test-fast refresh lint format clean
+.PHONY: lab test test-fast refresh costs lint format clean
 
 lab: $(LAB_STAMP)  ## Create the environment and open JupyterLab on lesson 1
 	$(BIN)/jupyter lab notebooks/01_explore_mnist.ipynb
@@ -28,6 +28,9 @@ refresh: $(TEST_STAMP)  ## Re-run every lesson from a fresh kernel and store its
 			--ExecutePreprocessor.timeout=900 --NotebookClient.record_timing=False $$nb \
 		|| exit 1; \
 	done
+
+costs: $(TEST_STAMP)  ## Each lesson's run time and peak memory, as a table (build/lesson_costs.md)
+	$(BIN)/python benchmarks/lesson_costs.py --output build/lesson_costs.md
 
 lint: $(TEST_STAMP)  ## ruff on the package, the tests and the paired lessons
 	$(BIN)/ruff check course_utils tests notebooks benchmarks
