@@ -8,7 +8,7 @@ TEST_STAMP := $(VENV)/.test-installed
 export TF_CPP_MIN_LOG_LEVEL := 3
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: lab test test-fast refresh costs lint format clean
+.PHONY: lab test test-fast refresh costs student grade lint format clean
 
 lab: $(LAB_STAMP)  ## Create the environment and open JupyterLab on lesson 1
 	$(BIN)/jupyter lab notebooks/01_explore_mnist.ipynb
@@ -31,6 +31,16 @@ refresh: $(TEST_STAMP)  ## Re-run every lesson from a fresh kernel and store its
 
 costs: $(TEST_STAMP)  ## Each lesson's run time and peak memory, as a table (build/lesson_costs.md)
 	$(BIN)/python benchmarks/lesson_costs.py --output build/lesson_costs.md
+
+EXERCISES := notebooks/exercises
+
+student: $(TEST_STAMP)  ## Generate the student version of every exercise in notebooks/exercises/release
+	cd $(EXERCISES) && nbgrader generate_assignment '*' --force
+
+grade: $(TEST_STAMP)  ## Autograde every submission in notebooks/exercises/submitted, export grades.csv
+	test -f $(EXERCISES)/gradebook.db || $(MAKE) student
+	cd $(EXERCISES) && { nbgrader autograde '*' --force; status=$$?; \
+		nbgrader export --to=grades.csv && exit $$status; }
 
 lint: $(TEST_STAMP)  ## ruff on the package, the tests and the paired lessons
 	$(BIN)/ruff check course_utils tests notebooks benchmarks
