@@ -1,0 +1,540 @@
+# ---
+# jupyter:
+#   jupytext:
+#     cell_metadata_filter: -all
+#     formats: ipynb,py:percent
+#     notebook_metadata_filter: kernelspec,jupytext,-jupytext.text_representation.jupytext_version
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Lesson 2 · The ANN structure
+#
+# The course's network is small enough to write out by hand: 784 inputs, one hidden
+# layer of 100 units, 10 outputs. In this lesson you compute what it does with NumPy,
+# formula by formula, then build the same network with Keras and prove that the two
+# give the same numbers. Nothing is trained yet, and you will see what that means.
+#
+# **What you'll learn**
+#
+# - what the network's weights and biases are, and how many there are;
+# - the three formulas of the forward pass: the linear activation
+#   $\mathbf z = W^\top \mathbf x + \mathbf b$, ReLU and softmax;
+# - how to build the network with `keras.Sequential` and read `model.summary()`;
+# - why a network that has not been trained only guesses.
+#
+# **What you need**
+#
+# - Lesson 1, *The MNIST data*: the images are (n, 28, 28) `float32` in [0, 1];
+# - under 30 seconds to run top to bottom, and about 30 minutes to read;
+# - about 0.9 GB of memory, half of it for TensorFlow.
+#
+# **What you'll do**
+#
+# 1. Load the images and fix the layer sizes.
+# 2. Compute the hidden layer by hand: weights, linear activation, ReLU.
+# 3. Compute the output layer by hand: affine layer, softmax.
+# 4. Run the whole forward pass on a batch.
+# 5. Build the same network in Keras and count its parameters.
+# 6. Give Keras your weights and check that it computes what you computed.
+# 7. Ask the untrained network what it sees.
+
+# %% [markdown]
+# ## 1. Load the images and fix the layer sizes
+#
+# Silence TensorFlow before Keras imports it, then import the rest.
+
+# %%
+from course_utils import repro
+
+repro.quiet_tensorflow()
+
+# %%
+import keras
+import matplotlib.pyplot as plt
+import numpy as np
+
+from course_utils import data, models, plots
+
+# %% [markdown]
+# Load MNIST already scaled to `float32` in [0, 1], as lesson 1 explained.
+
+# %%
+(train_x, train_y), (test_x, test_y) = data.load_mnist(scaled=True)
+print(train_x.shape, train_x.dtype, test_x.shape, test_x.dtype)
+
+# %% [markdown]
+# The network has three layers of numbers:
+#
+# | layer  | size | what it holds |
+# |--------|------|---------------|
+# | input  | `n_input` = 784 | the 28 × 28 grey levels of one image, flattened |
+# | hidden | `n_hidden` = 100 | 100 units, each looking at all 784 inputs |
+# | output | `n_output` = 10 | one probability for each digit 0..9 |
+
+# %%
+n_input = 28 * 28
+n_hidden = 100
+n_output = 10
+
+# %% [markdown]
+# Work on a small batch of training images so that every array stays printable.
+# Flatten them into rows of 784 numbers, the way lesson 1 did.
+
+# %%
+n_batch = 4
+batch_x = train_x[:n_batch]
+batch_y = train_y[:n_batch]
+flat_x = batch_x.reshape(n_batch, n_input)
+print("labels:", batch_y, "  images:", batch_x.shape, "→ rows:", flat_x.shape)
+
+# %% [markdown]
+# ## 2. Compute the hidden layer by hand
+#
+# ### 2.1 Draw the weights and biases
+#
+# Hidden unit $j$ multiplies every input $x_i$ by its own **weight** $w_{ij}$ and adds
+# its **bias** $b_j$. With 784 inputs and 100 units, the weights form a matrix $W$ of
+# shape (784, 100), one column per unit, and the biases a vector $\mathbf b$ of 100
+# numbers.
+#
+# Before training nobody knows good values, so start from random ones: draw each
+# weight from a normal distribution with mean 0 and standard deviation 0.1,
+# $w_{ij} \sim \mathcal N(0, 0.1)$, and set every bias to 0. A seeded NumPy
+# `Generator` gives the same numbers on every run.
+
+# %%
+rng = np.random.default_rng(seed=42)
+w_hidden = rng.normal(0.0, 0.1, size=(n_input, n_hidden)).astype(np.float32)
+b_hidden = np.zeros(n_hidden, dtype=np.float32)
+print("w_hidden", w_hidden.shape, "  b_hidden", b_hidden.shape)
+print(f"weights: mean {w_hidden.mean():.4f}, standard deviation {w_hidden.std():.4f}")
+
+# %%
+assert w_hidden.shape == (784, 100) and b_hidden.shape == (100,)
+assert abs(w_hidden.std() - 0.1) < 0.002
+
+# %% [markdown]
+# ### 2.2 Compute the linear activation
+#
+# Each hidden unit first computes a weighted sum of the inputs plus its bias, its
+# **linear activation**:
+#
+# $$
+# z_j = \sum_{i=1}^{784} w_{ij}\, x_i + b_j,
+# \qquad\text{or, for all 100 units at once,}\qquad
+# \mathbf z = W^\top \mathbf x + \mathbf b .
+# $$
+#
+# In NumPy an image is a *row* of 784 numbers, so $W^\top \mathbf x$ becomes
+# `x @ W`, and a batch of rows is computed in one product: (4, 784) @ (784, 100)
+# gives (4, 100). Adding `b_hidden`, of shape (100,), adds the same bias to every row.
+
+# %%
+z_hidden = flat_x @ w_hidden + b_hidden
+print(flat_x.shape, "@", w_hidden.shape, "+", b_hidden.shape, "→", z_hidden.shape)
+
+# %% [markdown]
+# The matrix product is only the sum in the formula, done for every unit and every
+# image. Check it for unit 0 of the first image:
+
+# %%
+z_00 = np.sum(w_hidden[:, 0] * flat_x[0]) + b_hidden[0]
+print(f"by the sum: {z_00:.5f}   by the product: {z_hidden[0, 0]:.5f}")
+
+# %%
+np.testing.assert_allclose(z_00, z_hidden[0, 0], rtol=1e-5)
+
+# %% [markdown]
+# ### 2.3 Apply ReLU
+#
+# A network that only added weighted sums would be one big linear function, however
+# many layers it had. The hidden layer bends it with an **activation function**. The
+# course uses the rectified linear unit, ReLU:
+#
+# $$
+# \operatorname{ReLU}(z) = \max(0, z).
+# $$
+
+
+# %%
+def relu(z: np.ndarray) -> np.ndarray:
+    """Return max(0, z) element by element."""
+    return np.maximum(z, 0)
+
+
+# %% [markdown]
+# Try it on a few numbers, and compare it with Keras's own `keras.activations.relu`:
+
+# %%
+z_demo = np.array([-2.0, -0.5, 0.0, 0.5, 2.0], dtype=np.float32)
+print("z:      ", z_demo)
+print("ReLU(z):", relu(z_demo))
+
+# %%
+np.testing.assert_allclose(
+    relu(z_hidden), keras.ops.convert_to_numpy(keras.activations.relu(z_hidden))
+)
+
+# %%
+# figure: the ReLU function
+z_line = np.linspace(-3, 3, 121)
+fig, ax = plt.subplots(figsize=(4.5, 3))
+ax.plot(z_line, relu(z_line))
+ax.set_xlabel("linear activation z")
+ax.set_ylabel("ReLU(z)")
+ax.set_title("ReLU passes positive z and turns negative z into 0")
+ax.grid(alpha=0.3)
+plt.show()
+
+# %% [markdown]
+# Apply it to the hidden layer. With random weights, about half of the 400 linear
+# activations are negative, so about half of the units output 0.
+
+# %%
+a_hidden = relu(z_hidden)
+print("a_hidden", a_hidden.shape, f"  share of zeros: {np.mean(a_hidden == 0):.0%}")
+
+# %% [markdown]
+# ## 3. Compute the output layer by hand
+#
+# ### 3.1 Apply the affine output layer
+#
+# The output layer does the same weighted sum, now over the 100 hidden outputs
+# $\mathbf a$, with its own weights $V$ of shape (100, 10) and biases $\mathbf c$:
+#
+# $$
+# \mathbf y = V^\top \mathbf a + \mathbf c .
+# $$
+#
+# Its 10 numbers, one per digit, can be any real numbers: they are not yet
+# probabilities. Draw $V$ the same way as $W$.
+
+# %%
+w_output = rng.normal(0.0, 0.1, size=(n_hidden, n_output)).astype(np.float32)
+b_output = np.zeros(n_output, dtype=np.float32)
+z_output = a_hidden @ w_output + b_output
+print(a_hidden.shape, "@", w_output.shape, "+", b_output.shape, "→", z_output.shape)
+
+# %%
+with np.printoptions(precision=3, suppress=True):
+    print(z_output)
+
+# %% [markdown]
+# ### 3.2 Turn the outputs into probabilities with softmax
+#
+# **Softmax** makes the 10 numbers positive, with the exponential, and divides them by
+# their sum so that they add up to 1:
+#
+# $$
+# \operatorname{softmax}(\mathbf y)_k = \frac{e^{y_k}}{\sum_{m=1}^{10} e^{y_m}},
+# \qquad k = 1, \dots, 10 .
+# $$
+#
+# The largest $y_k$ gets the largest probability. Subtracting the same number from
+# every $y_k$ does not change the result (it cancels between top and bottom), so
+# subtract the largest one first: then no exponential can overflow.
+
+
+# %%
+def softmax(z: np.ndarray) -> np.ndarray:
+    """Return the softmax of each row of z (over the last axis)."""
+    e = np.exp(z - z.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+# %% [markdown]
+# Without the subtraction, large inputs break the formula: $e^{1000}$ is larger than
+# any `float32`, and infinity divided by infinity is "not a number" (`nan`).
+
+# %%
+big = np.array([1000.0, 1001.0], dtype=np.float32)
+with np.errstate(over="ignore", invalid="ignore"):
+    print("naive: ", np.exp(big) / np.exp(big).sum())
+print("stable:", softmax(big))
+
+# %% [markdown]
+# Check `softmax` against Keras's `keras.activations.softmax` on the output layer:
+
+# %%
+probs = softmax(z_output)
+np.testing.assert_allclose(
+    probs,
+    keras.ops.convert_to_numpy(keras.activations.softmax(z_output)),
+    rtol=1e-5,
+    atol=1e-6,
+)
+
+# %% [markdown]
+# Every row now holds 10 probabilities that add up to 1:
+
+# %%
+with np.printoptions(precision=3, suppress=True):
+    print(probs)
+print("row sums:", probs.sum(axis=1).round(6))
+
+# %%
+np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-6)
+
+# %% [markdown]
+# ## 4. Run the whole forward pass on a batch
+#
+# Put the steps together into one function: flatten, hidden layer, output layer.
+# This computation from image to probabilities is the network's **forward pass**.
+
+
+# %%
+def forward(images: np.ndarray) -> np.ndarray:
+    """Return the 10 class probabilities of each (28, 28) image, computed in NumPy."""
+    flat = images.reshape(len(images), n_input)
+    a = relu(flat @ w_hidden + b_hidden)
+    return softmax(a @ w_output + b_output)
+
+
+# %% [markdown]
+# Run it on the batch and follow the shape of the data through each step:
+
+# %%
+numpy_probs = forward(batch_x)
+steps = {
+    "images": batch_x,
+    "flattened": flat_x,
+    "hidden, z": z_hidden,
+    "hidden, ReLU(z)": a_hidden,
+    "output, z": z_output,
+    "output, softmax": numpy_probs,
+}
+for step, array in steps.items():
+    print(f"{step:>16}: {array.shape}")
+
+# %%
+np.testing.assert_allclose(numpy_probs, probs)
+assert numpy_probs.dtype == np.float32
+
+# %% [markdown]
+# ## 5. Build the same network in Keras
+#
+# ### 5.1 Add the layers one by one
+#
+# Keras's `Sequential` model is a stack of layers, each feeding the next. Declare the
+# input, (28, 28) images, then add what you just computed by hand:
+#
+# - `Flatten` turns each image into 784 numbers;
+# - `Dense(n_hidden, activation="relu")` is $\operatorname{ReLU}(W^\top\mathbf x +
+#   \mathbf b)$: "dense" because every unit sees every input;
+# - `Dense(n_output, activation="softmax")` is
+#   $\operatorname{softmax}(V^\top\mathbf a + \mathbf c)$.
+
+# %%
+model = keras.Sequential(name="ann_784_100_10")
+model.add(keras.Input(shape=(28, 28), name="image"))
+model.add(keras.layers.Flatten(name="flatten"))
+model.add(keras.layers.Dense(n_hidden, activation="relu", name="hidden"))
+model.add(keras.layers.Dense(n_output, activation="softmax", name="output"))
+
+# %% [markdown]
+# `model.summary()` lists the layers, the shape of their output and their number of
+# parameters. `None` in a shape stands for the batch size, which can be anything.
+
+# %%
+model.summary()
+
+# %% [markdown]
+# ### 5.2 Use the saved version
+#
+# Every later lesson and exercise needs this network, so we saved this as
+# `course_utils.models.build_ann`. Check that it builds the same layers, with weights
+# of the same shapes:
+
+
+# %%
+def weight_shapes(network: keras.Model) -> list[tuple[str, tuple[int, ...]]]:
+    """Return (layer name, shape) for every weight array of a network."""
+    return [
+        (layer.name, tuple(weight.shape))
+        for layer in network.layers
+        for weight in layer.weights
+    ]
+
+
+# %%
+saved = models.build_ann()
+for name, shape in weight_shapes(saved):
+    print(f"{name:>6}: {shape}")
+
+# %%
+assert weight_shapes(saved) == weight_shapes(model)
+assert saved.output_shape == model.output_shape == (None, 10)
+del saved
+
+# %% [markdown]
+# The hidden layer's `kernel` has the shape of your `w_hidden`, (784, 100): Keras
+# computes `x @ kernel + bias`, exactly your `flat_x @ w_hidden + b_hidden`.
+
+# %% [markdown]
+# ### 5.3 Count the parameters
+#
+# The parameters are all the numbers training may change: the weights and the biases.
+#
+# $$
+# \underbrace{784 \cdot 100 + 100}_{\text{hidden}} +
+# \underbrace{100 \cdot 10 + 10}_{\text{output}}
+# = 78\,500 + 1\,010 = 79\,510 .
+# $$
+#
+# `Flatten` only rearranges numbers, so it has none.
+
+# %%
+n_params = (n_input * n_hidden + n_hidden) + (n_hidden * n_output + n_output)
+print(f"by the formula: {n_params:,}   by Keras: {model.count_params():,}")
+
+# %%
+assert n_params == 79_510
+assert model.count_params() == 79_510
+
+# %% [markdown]
+# ## 6. Give Keras your weights and compare
+#
+# Keras drew its own random starting weights. Replace them with yours: a `Dense`
+# layer's weights are the list `[kernel, bias]`.
+
+# %%
+model.get_layer("hidden").set_weights([w_hidden, b_hidden])
+model.get_layer("output").set_weights([w_output, b_output])
+
+# %% [markdown]
+# Now the Keras model and your NumPy `forward` hold the same numbers, so they must
+# give the same probabilities, up to the rounding of `float32` arithmetic:
+
+# %%
+keras_probs = model.predict(batch_x, verbose=0)
+print(keras_probs.dtype, keras_probs.shape)
+with np.printoptions(precision=4, suppress=True):
+    print("Keras:", keras_probs[0])
+    print("NumPy:", numpy_probs[0])
+
+# %%
+np.testing.assert_allclose(keras_probs, numpy_probs, rtol=1e-5, atol=1e-6)
+
+# %% [markdown]
+# You now know exactly what the model computes: nothing in it is hidden from you.
+
+# %% [markdown]
+# ## 7. Ask the untrained network what it sees
+#
+# ### 7.1 Look at one digit
+#
+# Give the network the first test image, a 7, and draw its 10 probabilities with
+# `plots.plot_probabilities`.
+
+# %%
+test_probs = model.predict(test_x, verbose=0)
+print(test_probs.shape, "  label of test image 0:", test_y[0])
+
+# %%
+# figure: the untrained network's probabilities for test image 0
+plots.plot_probabilities(
+    test_x[0],
+    test_probs[0],
+    label=test_y[0],
+    title="The untrained network spreads its bets across all digits",
+)
+plt.show()
+
+# %% [markdown]
+# No class stands out: a network with no idea would give every class $1/10$, and
+# these probabilities stay between about 0.04 and 0.24, far from the near-certainty
+# of a trained network.
+
+# %%
+print(f"image 0: from {test_probs[0].min():.3f} to {test_probs[0].max():.3f}")
+
+# %%
+assert 0.02 < test_probs[0].min() <= test_probs[0].max() < 0.3
+
+# %% [markdown]
+# The same holds for the whole test set: the most probable class of an image gets, on
+# average, less than one chance in five. Every row of the 10,000 predictions still
+# adds up to 1.
+
+# %%
+top_probability = test_probs.max(axis=1)
+print(f"average probability of the top class: {top_probability.mean():.2f}")
+
+# %%
+assert top_probability.mean() < 0.3
+np.testing.assert_allclose(test_probs.sum(axis=1), 1.0, rtol=1e-5)
+
+# %% [markdown]
+# ### 7.2 Count its answers on the whole test set
+#
+# The network's answer is the class with the largest probability, `argmax`. Count how
+# often it gives each answer over the 10,000 test images, and how often it is right.
+
+# %%
+predicted = test_probs.argmax(axis=1)
+answer_counts = np.bincount(predicted, minlength=n_output)
+accuracy = np.mean(predicted == test_y)
+print("answers per class:", answer_counts)
+print(f"accuracy: {accuracy:.1%}")
+
+# %%
+# figure: how often the untrained network gives each answer
+fig, ax = plt.subplots(figsize=(7, 3.2))
+ax.bar(np.arange(n_output), answer_counts)
+ax.axhline(len(test_y) / n_output, color="black", linewidth=0.8, linestyle="--")
+ax.set_xticks(np.arange(n_output))
+ax.set_xlabel("predicted digit")
+ax.set_ylabel("test images")
+ax.set_title("The untrained network's answers are far from even")
+plt.show()
+
+# %% [markdown]
+# The dashed line is where each bar would stand if the answers were spread evenly:
+# some digits are named more than ten times as often as others. And the accuracy is
+# that of a blind guess, about 10%:
+
+# %%
+assert 0.02 < accuracy < 0.25
+
+# %% [markdown]
+# ### 7.3 Understand why it guesses
+#
+# The weights are random numbers: nothing in them links a pattern of pixels to a
+# digit. Each hidden unit responds to whatever pixels its random weights happen to
+# favour, each output unit to whatever hidden units its weights favour. The answer is
+# a fixed but arbitrary function of the image: some classes come up often because
+# their random weights suit the typical image, not because of the digit shown. Such
+# an answer is right about as often as a guess, one time in ten.
+#
+# Training changes this. It nudges all 79,510 parameters, a little at a time, so that
+# the probability of the correct label grows. That is the next lesson.
+
+# %% [markdown]
+# ## What you learned
+#
+# - The course's network is 784 inputs → 100 ReLU units → 10 softmax outputs, with
+#   79,510 parameters: $784 \cdot 100 + 100$ in the hidden layer and
+#   $100 \cdot 10 + 10$ in the output layer.
+# - A layer computes $\mathbf z = W^\top\mathbf x + \mathbf b$, in NumPy
+#   `x @ W + b` for a whole batch of rows; ReLU keeps $\max(0, z)$; softmax turns 10
+#   numbers into probabilities that add up to 1.
+# - `keras.Sequential` with `Flatten` and two `Dense` layers computes exactly your
+#   NumPy forward pass; `course_utils.models.build_ann()` builds it for you.
+# - Before training, the weights are random and the network only guesses: about 10%
+#   of the test digits are right.
+#
+# ## Try it yourself
+#
+# - Do the graded exercise **`02_build_the_ann`** in `notebooks/exercises`.
+# - Build the network with `models.build_ann(n_hidden=32)`: predict its parameter
+#   count with the formula first, then check it with `count_params()`.
+# - Draw the starting weights with standard deviation 1 instead of 0.1 and run
+#   `forward` again. What happens to the probabilities, and why?
