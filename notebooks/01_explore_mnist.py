@@ -435,9 +435,12 @@ except ValueError as error:
 #
 # ## Try it yourself
 #
-# - Do the graded exercise **`01_explore_mnist`** in `notebooks/exercises`.
+# - Do the graded exercise **`01_explore_mnist`** in `notebooks/exercises` (10 points;
+#   `make student` writes your copy to `notebooks/exercises/release/01_explore_mnist/`):
+#   scale and flatten images, count labels, find the rarest digit and average the
+#   images of one digit.
 # - Find the training image of each class that is farthest from its class average:
-#   recompute `mean_images`, sum `np.abs(train_x[train_y == d] - mean_images[d])` over
+#   with `mean_images`, sum `np.abs(train_x[train_y == d] - mean_images[d])` over
 #   each image's pixels, and draw the image with the largest sum for every class with
 #   `plots.show_digits`. Are they badly written, or wrongly labelled?
 # - Which digit uses the most ink? Compare `train_x[train_y == d].mean()` across the

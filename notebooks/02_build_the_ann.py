@@ -101,9 +101,9 @@ print("labels:", batch_y, "  images:", batch_x.shape, "→ rows:", flat_x.shape)
 # ### 2.1 Draw the weights and biases
 #
 # Hidden unit $j$ multiplies every input $x_i$ by its own **weight** $w_{ij}$ and adds
-# its **bias** $b_j$. With 784 inputs and 100 units, the weights form a matrix $W$ of
-# shape (784, 100), one column per unit, and the biases a vector $\mathbf b$ of 100
-# numbers.
+# its **bias** $b_j$. With 784 inputs and 100 units, the weights form a matrix $W_1$
+# of shape (784, 100), one column per unit, and the biases a vector $\mathbf b_1$ of
+# 100 numbers: `w_hidden` and `b_hidden` in the code.
 #
 # Before training nobody knows good values, so start from random ones: draw each
 # weight from a normal distribution with mean 0 and standard deviation 0.1,
@@ -130,12 +130,13 @@ assert abs(w_hidden.std() - 0.1) < 0.002
 # $$
 # z_j = \sum_{i=1}^{784} w_{ij}\, x_i + b_j,
 # \qquad\text{or, for all 100 units at once,}\qquad
-# \mathbf z = W^\top \mathbf x + \mathbf b .
+# \mathbf z = W_1^\top \mathbf x + \mathbf b_1 .
 # $$
 #
-# In NumPy an image is a *row* of 784 numbers, so $W^\top \mathbf x$ becomes
-# `x @ W`, and a batch of rows is computed in one product: (4, 784) @ (784, 100)
-# gives (4, 100). Adding `b_hidden`, of shape (100,), adds the same bias to every row.
+# In NumPy an image is a *row* of 784 numbers, so $W_1^\top \mathbf x$ becomes
+# `x @ w_hidden`, and a batch of rows $X$ is computed in one product, $X W_1 +
+# \mathbf b_1$: (4, 784) @ (784, 100) gives (4, 100). Adding `b_hidden`, of shape
+# (100,), adds the same biases to every row.
 
 # %%
 z_hidden = flat_x @ w_hidden + b_hidden
@@ -208,14 +209,15 @@ print("a_hidden", a_hidden.shape, f"  share of zeros: {np.mean(a_hidden == 0):.0
 # ### 3.1 Apply the affine output layer
 #
 # The output layer does the same weighted sum, now over the 100 hidden outputs
-# $\mathbf a$, with its own weights $V$ of shape (100, 10) and biases $\mathbf c$:
+# $\mathbf a$, with its own weights $W_2$ of shape (100, 10) and biases $\mathbf b_2$
+# (`w_output` and `b_output`):
 #
 # $$
-# \mathbf y = V^\top \mathbf a + \mathbf c .
+# \mathbf y = W_2^\top \mathbf a + \mathbf b_2 .
 # $$
 #
 # Its 10 numbers, one per digit, can be any real numbers: they are not yet
-# probabilities. Draw $V$ the same way as $W$.
+# probabilities. Draw $W_2$ the same way as $W_1$.
 
 # %%
 w_output = rng.normal(0.0, 0.1, size=(n_hidden, n_output)).astype(np.float32)
@@ -327,10 +329,11 @@ assert numpy_probs.dtype == np.float32
 # input, (28, 28) images, then add what you just computed by hand:
 #
 # - `Flatten` turns each image into 784 numbers;
-# - `Dense(n_hidden, activation="relu")` is $\operatorname{ReLU}(W^\top\mathbf x +
-#   \mathbf b)$: "dense" because every unit sees every input;
+# - `Dense(n_hidden, activation="relu")` is
+#   $\operatorname{ReLU}(W_1^\top\mathbf x + \mathbf b_1)$: "dense" because every
+#   unit sees every input;
 # - `Dense(n_output, activation="softmax")` is
-#   $\operatorname{softmax}(V^\top\mathbf a + \mathbf c)$.
+#   $\operatorname{softmax}(W_2^\top\mathbf a + \mathbf b_2)$.
 
 # %%
 model = keras.Sequential(name="ann_784_100_10")
@@ -408,6 +411,16 @@ assert model.count_params() == 79_510
 # %%
 model.get_layer("hidden").set_weights([w_hidden, b_hidden])
 model.get_layer("output").set_weights([w_output, b_output])
+
+# %% [markdown]
+# `model.get_weights()` now returns your four arrays, in the order
+# $[W_1, \mathbf b_1, W_2, \mathbf b_2]$:
+
+# %%
+for kept, yours in zip(
+    model.get_weights(), [w_hidden, b_hidden, w_output, b_output], strict=True
+):
+    np.testing.assert_array_equal(kept, yours)
 
 # %% [markdown]
 # Now the Keras model and your NumPy `forward` hold the same numbers, so they must
@@ -533,7 +546,10 @@ assert 0.02 < accuracy < 0.25
 #
 # ## Try it yourself
 #
-# - Do the graded exercise **`02_build_the_ann`** in `notebooks/exercises`.
+# - Do the graded exercise **`02_build_the_ann`** in `notebooks/exercises` (10 points;
+#   `make student` writes your copy to `notebooks/exercises/release/02_build_the_ann/`):
+#   count the parameters of any 784-n-10 network, build it to a specification, and
+#   write its forward pass in NumPy from `model.get_weights()`.
 # - Build the network with `models.build_ann(n_hidden=32)`: predict its parameter
 #   count with the formula first, then check it with `count_params()`.
 # - Draw the starting weights with standard deviation 1 instead of 0.1 and run
