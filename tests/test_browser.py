@@ -311,12 +311,45 @@ def open_notebook(page, lab: LabServer, path: str) -> None:
     )
 
 
-def run_all_cells(page) -> None:
-    """Run → Run All Cells, through the menu bar, as a student would."""
-    page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).click()
+def menu(page, top: str, item: str) -> None:
+    """Click ``top`` in the menu bar, then ``item`` in its menu."""
+    page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(f"^{top}$")).click()
     page.locator(
-        ".lm-Menu-itemLabel", has_text=re.compile(r"^Run All Cells$")
+        ".lm-Menu-item:not(.lm-mod-disabled) .lm-Menu-itemLabel",
+        has_text=re.compile(f"^{re.escape(item)}$"),
     ).first.click()
+
+
+def prompts(page) -> list[str]:
+    state = page.evaluate(READ_NOTEBOOK_JS)
+    return [cell["prompt"] for cell in state["cells"]] if state else []
+
+
+def poll(condition, timeout_s: float) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.25)
+    return False
+
+
+def run_all_cells(page) -> None:
+    """Clear the stored outputs, then Run → Run All Cells, as a student would.
+
+    The lessons are stored with their outputs and execution counts; clearing them
+    first is what proves the counts read afterwards come from this run.
+    """
+    # Select the first cell, so the notebook is the current widget for the menus.
+    page.locator(".jp-NotebookPanel .jp-Cell").first.click()
+    menu(page, "Edit", "Clear Outputs of All Cells")
+    assert poll(lambda: all(p == "[ ]:" for p in prompts(page)), 30), prompts(page)
+    assert page.locator(".jp-NotebookPanel .jp-OutputArea-output").count() == 0
+    for _attempt in range(3):
+        menu(page, "Run", "Run All Cells")
+        if poll(lambda: any(p != "[ ]:" for p in prompts(page)), 20):
+            return
+    pytest.fail(f"Run All Cells started nothing: prompts {prompts(page)}")
 
 
 def wait_until_run(page, timeout_s: float) -> dict:
@@ -399,13 +432,14 @@ def test_lesson_runs_in_jupyterlab_without_errors(
     state = run_in_lab(
         page, lab, f"notebooks/{lesson.name}", screenshots / f"{lesson.stem}.png"
     )
-    # A paired lesson opens with the inputs of its .py file (jupytext's pairing).
-    source = (
-        lesson.with_suffix(".py") if lesson.with_suffix(".py").is_file() else lesson
-    )
+    # The copy the server runs (the repository's file may change meanwhile). A paired
+    # lesson opens with the inputs of its .py file (jupytext's pairing).
+    served = lab.root / "notebooks" / lesson.name
+    paired = served.with_suffix(".py")
+    source = paired if paired.is_file() else served
     code_cells = [c for c in jupytext.read(source).cells if c.cell_type == "code"]
     assert len(state["cells"]) == len(code_cells), "JupyterLab shows other cells"
-    assert problems(state, allowed_errors(lesson)) == []
+    assert problems(state, allowed_errors(served)) == []
     print(f"{lesson.stem}: ran in JupyterLab in {time.monotonic() - started:.0f} s")
 
 
@@ -423,7 +457,8 @@ def test_paired_py_lesson_opens_as_a_notebook(
     item.dblclick()
     tab = page.locator(".jp-MainAreaWidget:not(.lm-mod-hidden)")
     tab.locator(".jp-Cell").first.wait_for()
-    expected = len(jupytext.read(paired).cells)
+    served = lab.root / "notebooks" / paired.name
+    expected = len(jupytext.read(served).cells)
     # Cells are added in batches while the notebook loads.
     playwright_api.expect(tab.locator(".jp-Cell")).to_have_count(expected)
     page.screenshot(path=str(screenshots / f"{paired.stem}-py.png"))
