@@ -84,7 +84,7 @@ def measure(notebook: Path, timeout_s: int = 1800) -> Cost:
                     first_line = cell.source.strip().split("\n")[0][:60]
                     growth.append((peak - before, index, first_line))
         except CellExecutionError as failure:
-            error = str(failure).strip().splitlines()[-1]
+            error = f"cell {index}: {failure.ename}: {failure.evalue}"
         runtime = time.perf_counter() - started
         peak = peak_rss_mb(pid)
     biggest = sorted(growth, reverse=True)[:3]

@@ -439,7 +439,17 @@ def test_lesson_runs_in_jupyterlab_without_errors(
     source = paired if paired.is_file() else served
     code_cells = [c for c in jupytext.read(source).cells if c.cell_type == "code"]
     assert len(state["cells"]) == len(code_cells), "JupyterLab shows other cells"
-    assert problems(state, allowed_errors(served)) == []
+    found = problems(state, allowed_errors(served))
+    if found:
+        # Show the student's view of the first error too.
+        page.locator(
+            '.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]'
+        ).first.scroll_into_view_if_needed()
+        page.screenshot(path=str(screenshots / f"{lesson.stem}-error.png"))
+    assert found == []
+    noise = [text for cell in state["cells"] for text in cell["stderr"]]
+    if noise:
+        print(f"{lesson.stem}: standard error shown to the student:", *noise, sep="\n")
     print(f"{lesson.stem}: ran in JupyterLab in {time.monotonic() - started:.0f} s")
 
 
