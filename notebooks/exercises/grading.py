@@ -27,8 +27,10 @@ Two things here close those holes:
     is replaced by a ``raise`` naming the rule, so the tests that need it fail, and
     only those.
 :class:`LimitedExecute`
-    starts each grading kernel under ``setrlimit`` limits on address space and file
-    size, so a huge allocation raises ``MemoryError`` instead of starving the grader.
+    starts each grading kernel under ``setrlimit`` limits on allocated memory
+    (``RLIMIT_DATA``: heap and private mappings, not the address space TensorFlow
+    reserves) and file size, so a huge allocation raises ``MemoryError`` instead of
+    starving the grader.
 
 Neither is a sandbox: grade in a container, as a user who cannot read the gradebook,
 when the stakes are high.
@@ -46,7 +48,7 @@ from jupyter_client.manager import AsyncKernelManager
 from nbconvert.exporters.exporter import ResourcesDict
 from nbformat.notebooknode import NotebookNode
 from nbgrader.api import Gradebook
-from nbgrader.preprocessors import Execute, NbGraderPreprocessor
+from nbgrader.preprocessors import Execute, NbGraderPreprocessor, OverwriteCells
 from traitlets import Integer, Unicode
 
 ALLOWED_MODULES = ("numpy", "keras", "math", "course_utils")
@@ -294,15 +296,94 @@ def find_problems(
     return checker.problems
 
 
+def _protected_names(
+    locked: dict[str, str], tests: set[str]
+) -> tuple[set[str], set[tuple[str, str, str]]]:
+    """Names an answer may not rebind, and the imports it may repeat.
+
+    Protected are the builtins and every name that a test cell reads but does not
+    set itself, when a locked setup cell sets it (``train_x``, ``np``, ``history``).
+    """
+    bound_by_setup: set[str] = set()
+    read_by_tests: set[str] = set()
+    trusted_imports: set[tuple[str, str, str]] = set()
+    for grade_id, source in locked.items():
+        tree = _parse(source)
+        if tree is None:
+            continue
+        if grade_id in tests:
+            loaded = {
+                node.id
+                for node in ast.walk(tree)
+                if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load)
+            }
+            read_by_tests |= loaded - _bound_names(tree)
+        else:
+            bound_by_setup |= _bound_names(tree)
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import | ast.ImportFrom):
+                trusted_imports |= _import_keys(node)
+    return set(dir(builtins)) | (bound_by_setup & read_by_tests), trusted_imports
+
+
+class RestoreCells(OverwriteCells):
+    """nbgrader's ``OverwriteCells``, safe against forged and deleted cells.
+
+    In nbgrader 0.9.6, with ``add_missing_cells``, the whole notebook fails to grade
+    (``KeyError``) when a student adds a cell with nbgrader metadata of their own, or
+    deletes a test cell that follows a read-only cell. Here, nbgrader metadata whose
+    ``grade_id`` is not in the gradebook (forged, renamed, or emptied by
+    ``DeduplicateIds``) is dropped first, so the cell is an ordinary student cell; and
+    a deleted test cell goes back after the nearest earlier cell still there.
+    """
+
+    def preprocess(
+        self, nb: NotebookNode, resources: ResourcesDict
+    ) -> tuple[NotebookNode, ResourcesDict]:
+        info = resources["nbgrader"]
+        with Gradebook(info["db_url"]) as gradebook:
+            notebook = gradebook.find_notebook(info["notebook"], info["assignment"])
+            known = {cell.name for cell in notebook.source_cells}
+        for cell in nb.cells:
+            meta = cell.metadata.get("nbgrader")
+            if meta is not None and meta.get("grade_id") not in known:
+                self.log.warning("Ignoring the nbgrader metadata of a cell: %s", meta)
+                del cell.metadata["nbgrader"]
+        return super().preprocess(nb, resources)
+
+    def add_missing_grade_cells(
+        self, nb: NotebookNode, resources: ResourcesDict
+    ) -> tuple[NotebookNode, ResourcesDict]:
+        source = self.gradebook.find_notebook(self.notebook_id, self.assignment_id)
+        order = [cell.name for cell in source.source_cells]
+        cells = {cell.name: cell for cell in source.source_cells}
+        solutions = {cell.name for cell in source.solution_cells}
+        max_scores = {cell.name: cell.max_score for cell in source.grade_cells}
+        for name in [name for name in order if name in max_scores]:
+            where = {
+                cell.metadata.get("nbgrader", {}).get("grade_id"): index
+                for index, cell in enumerate(nb.cells)
+            }
+            if name in where:
+                continue
+            self.log.warning("Putting back the deleted test cell %s", name)
+            earlier = [where[n] for n in order[: order.index(name)] if n in where]
+            cell = self.missing_cell_transform(
+                cells[name], max_scores[name], is_solution=name in solutions
+            )
+            if name not in {c.get("id") for c in nb.cells}:
+                cell["id"] = name
+            nb.cells.insert(max(earlier, default=-1) + 1, cell)
+        return nb, resources
+
+
 class GuardUntrustedCells(NbGraderPreprocessor):
     """Replace each untrusted code cell that breaks the rules by a ``raise``.
 
-    Runs in ``Autograde.sanitize_preprocessors`` after ``OverwriteCells``, so locked
-    cells already hold the gradebook's source. A cell is trusted when its ``grade_id``
-    is a locked cell of the gradebook and its source is that cell's source; every other
-    code cell is checked with :func:`find_problems`. nbgrader metadata whose
-    ``grade_id`` is not in the gradebook (forged or renamed cells) is dropped, so the
-    cell counts as an ordinary, untrusted one instead of failing the whole notebook.
+    Runs in ``Autograde.sanitize_preprocessors`` after :class:`RestoreCells`, so
+    locked cells already hold the gradebook's source. A cell is trusted when its
+    ``grade_id`` is a locked cell of the gradebook and its source is that cell's
+    source; every other code cell is checked with :func:`find_problems`.
     """
 
     message = Unicode(
@@ -316,28 +397,15 @@ class GuardUntrustedCells(NbGraderPreprocessor):
         info = resources["nbgrader"]
         with Gradebook(info["db_url"]) as gradebook:
             notebook = gradebook.find_notebook(info["notebook"], info["assignment"])
-            known = {cell.name for cell in notebook.source_cells}
             locked = {
                 cell.name: cell.source
                 for cell in notebook.source_cells
                 if cell.locked and cell.cell_type == "code"
             }
-        protected = set(dir(builtins))
-        trusted_imports: set[tuple[str, str, str]] = set()
-        for source in locked.values():
-            tree = _parse(source)
-            if tree is None:
-                continue
-            protected |= _bound_names(tree)
-            for node in ast.walk(tree):
-                if isinstance(node, ast.Import | ast.ImportFrom):
-                    trusted_imports |= _import_keys(node)
-
+            tests = {cell.name for cell in notebook.grade_cells}
+        protected, trusted_imports = _protected_names(locked, tests)
         for cell in nb.cells:
             grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
-            if "nbgrader" in cell.metadata and grade_id not in known:
-                self.log.warning("Dropping nbgrader metadata of an unknown cell")
-                del cell.metadata["nbgrader"]
             if cell.cell_type != "code" or locked.get(grade_id) == cell.source:
                 continue
             problems = find_problems(cell.source, protected, trusted_imports)
@@ -352,7 +420,7 @@ class GuardUntrustedCells(NbGraderPreprocessor):
 _LIMIT_THEN_EXEC = (
     "import os, resource, sys\n"
     "memory, file_size = int(sys.argv[1]), int(sys.argv[2])\n"
-    "resource.setrlimit(resource.RLIMIT_AS, (memory, memory))\n"
+    "resource.setrlimit(resource.RLIMIT_DATA, (memory, memory))\n"
     "resource.setrlimit(resource.RLIMIT_FSIZE, (file_size, file_size))\n"
     "os.execv(sys.argv[3], sys.argv[3:])\n"
 )
@@ -361,7 +429,7 @@ _LIMIT_THEN_EXEC = (
 class LimitedKernelManager(AsyncKernelManager):
     """Start the kernel through a tiny launcher that sets ``setrlimit`` limits first."""
 
-    memory_limit = Integer(0, help="Address-space limit in bytes; 0 for none").tag(
+    memory_limit = Integer(0, help="Data-segment limit in bytes; 0 for none").tag(
         config=True
     )
     file_size_limit = Integer(0, help="Largest file the kernel may write, bytes").tag(
@@ -395,7 +463,7 @@ class LimitedExecute(Execute):
     """
 
     memory_limit = Integer(
-        6 * 1024**3, help="Address-space limit of a grading kernel in bytes"
+        4 * 1024**3, help="Memory (RLIMIT_DATA) a grading kernel may allocate, bytes"
     ).tag(config=True)
     file_size_limit = Integer(
         64 * 1024**2, help="Largest file a grading kernel may write, in bytes"

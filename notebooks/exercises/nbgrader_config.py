@@ -14,14 +14,13 @@ from nbgrader.preprocessors import (
     DeduplicateIds,
     IgnorePattern,
     LimitOutput,
-    OverwriteCells,
     OverwriteKernelspec,
     SaveAutoGrades,
 )
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from grading import GuardUntrustedCells, LimitedExecute
+from grading import GuardUntrustedCells, LimitedExecute, RestoreCells
 
 c = get_config()  # noqa: F821
 
@@ -36,19 +35,20 @@ c.ClearHiddenTests.enforce_metadata = True
 # seconds); a cell that runs longer is interrupted and its tests fail.
 c.Execute.timeout = 60
 c.Execute.interrupt_on_timeout = True
-# A grading kernel may use 6 GiB of address space (TensorFlow reserves about 2.5) and
-# write files of 64 MiB at most.
-c.LimitedExecute.memory_limit = 6 * 1024**3
+# A grading kernel may allocate 4 GiB (the exercises need about 1) and write files of
+# 64 MiB at most; beyond that it gets a MemoryError (or OSError), not the machine.
+c.LimitedExecute.memory_limit = 4 * 1024**3
 c.LimitedExecute.file_size_limit = 64 * 1024**2
 
-# Test cells a student deleted come back from the gradebook, and are graded.
-c.OverwriteCells.add_missing_cells = True
+# Test cells a student deleted come back from the gradebook, and are graded
+# (RestoreCells: nbgrader's OverwriteCells without its crashes, see grading.py).
+c.RestoreCells.add_missing_cells = True
 
 c.Autograde.sanitize_preprocessors = [
     ClearOutput,
     DeduplicateIds,
     OverwriteKernelspec,
-    OverwriteCells,
+    RestoreCells,
     GuardUntrustedCells,
     CheckCellMetadata,
 ]
