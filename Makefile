@@ -8,7 +8,7 @@ TEST_STAMP := $(VENV)/.test-installed
 export TF_CPP_MIN_LOG_LEVEL := 3
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: lab test test-fast refresh costs student grade lint format clean
+.PHONY: lab test test-fast refresh costs bench student grade lint format clean
 
 lab: $(LAB_STAMP)  ## Create the environment and open JupyterLab on lesson 1
 	$(BIN)/jupyter lab notebooks/01_explore_mnist.ipynb
@@ -31,6 +31,17 @@ refresh: $(TEST_STAMP)  ## Re-run every lesson from a fresh kernel and store its
 
 costs: $(TEST_STAMP)  ## Each lesson's run time and peak memory, as a table (build/lesson_costs.md)
 	$(BIN)/python benchmarks/lesson_costs.py --output build/lesson_costs.md
+
+# PyTorch is optional: it is only the benchmark's third variant. `make bench BENCH_TORCH=`
+# skips installing it, and the benchmark then reports that variant as skipped.
+BENCH_TORCH ?= torch==2.13.0
+
+bench: $(TEST_STAMP)  ## Time the course's training three ways: naive, the course's, PyTorch (minutes)
+	@test -z "$(BENCH_TORCH)" || $(BIN)/python -c 'import torch' 2>/dev/null \
+		|| $(BIN)/python -m pip install --quiet "$(BENCH_TORCH)" \
+		|| echo "could not install $(BENCH_TORCH): the PyTorch variant is skipped"
+	$(BIN)/python benchmarks/train_speed.py --out build/train_speed.md \
+		--out build/train_speed.json
 
 EXERCISES := notebooks/exercises
 
