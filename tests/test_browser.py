@@ -180,6 +180,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
     }
     env.update(
         JUPYTER_CONFIG_DIR=str(config),
+        JUPYTER_DATA_DIR=str(base / "data"),
         JUPYTER_RUNTIME_DIR=str(base / "runtime"),
         JUPYTERLAB_SETTINGS_DIR=str(base / "user-settings"),
         JUPYTERLAB_WORKSPACES_DIR=str(base / "workspaces"),
