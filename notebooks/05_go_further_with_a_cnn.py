@@ -554,6 +554,6 @@ del first_layer, maps
 #   test accuracy?
 # - Halve the filters (16 and 32) and count the parameters by formula before you
 #   build it. How much accuracy do you lose, and how much time do you save?
-# - Go back to the graded exercise **`04_evaluate_and_regularise`** and draw the
-#   confusion matrix of the CNN with `plots.plot_confusion_matrix`: which pairs of
-#   digits does it still confuse?
+# - Draw the CNN's confusion matrix with `plots.plot_confusion_matrix`, as in lesson
+#   4 (`np.bincount(test_y * 10 + cnn_pred, minlength=100).reshape(10, 10)`). Which
+#   pairs of digits does it still confuse?
