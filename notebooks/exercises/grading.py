@@ -296,6 +296,23 @@ def find_problems(
     return checker.problems
 
 
+def _is_locked_source(
+    source: str, locked: dict[str, str], grade_id: str | None
+) -> bool:
+    """Whether source is the gradebook's locked cell, maybe after comment lines.
+
+    nbgrader puts a deleted test cell back with a comment line on top.
+    """
+    original = locked.get(grade_id or "")
+    if original is None or not source.endswith(original):
+        return False
+    prefix = source[: len(source) - len(original)]
+    return all(
+        not line.strip() or line.lstrip().startswith("#")
+        for line in prefix.splitlines()
+    )
+
+
 def _protected_names(
     locked: dict[str, str], tests: set[str]
 ) -> tuple[set[str], set[tuple[str, str, str]]]:
@@ -406,7 +423,9 @@ class GuardUntrustedCells(NbGraderPreprocessor):
         protected, trusted_imports = _protected_names(locked, tests)
         for cell in nb.cells:
             grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
-            if cell.cell_type != "code" or locked.get(grade_id) == cell.source:
+            if cell.cell_type != "code" or _is_locked_source(
+                cell.source, locked, grade_id
+            ):
                 continue
             problems = find_problems(cell.source, protected, trusted_imports)
             if problems:
