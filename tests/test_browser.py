@@ -471,7 +471,8 @@ def test_paired_py_lesson_opens_as_a_notebook(
     served = lab.root / "notebooks" / paired.name
     expected = len(jupytext.read(served).cells)
     # Cells are added in batches while the notebook loads.
-    playwright_api.expect(tab.locator(".jp-Cell")).to_have_count(expected)
+    cells = tab.locator(".jp-Cell")
+    playwright_api.expect(cells).to_have_count(expected, timeout=120_000)
     page.screenshot(path=str(screenshots / f"{paired.stem}-py.png"))
     assert tab.evaluate("node => node.classList.contains('jp-NotebookPanel')")
     assert page.locator(".jp-FileEditor:not(.lm-mod-hidden)").count() == 0
