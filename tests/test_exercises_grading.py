@@ -1,0 +1,669 @@
+"""The graded exercises grade right and cannot be gamed (nbgrader, end to end).
+
+One module fixture copies notebooks/exercises to a temporary folder, runs ``make
+student`` there, writes a set of submissions built from the student release (the
+reference answers, the untouched release, partly correct answers and cheats), runs
+``make grade`` once over all of them, and every test reads the result: grades.csv, the
+gradebook and the autograded notebooks. The repository's course folder is never touched.
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+
+import nbformat
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+COURSE = ROOT / "notebooks" / "exercises"
+ASSIGNMENTS = (
+    "01_explore_mnist",
+    "02_build_the_ann",
+    "03_train_the_ann",
+    "04_evaluate_and_regularise",
+)
+TOTAL = 10.0
+TIMEOUT = 30  # seconds per cell in the tests' copy (the course's config says 60)
+GENERATED = ("release", "submitted", "autograded", "feedback", "gradebook.db*")
+GUARD_MESSAGE = "grading: this cell was not run"
+
+pytestmark = pytest.mark.slow
+
+Notebook = nbformat.NotebookNode
+
+
+# -- building submissions from the release -------------------------------------------
+
+
+def solutions(assignment: str) -> dict[str, str]:
+    """The source notebook's answers, markers removed: grade_id -> code."""
+    nb = nbformat.read(COURSE / "source" / assignment / f"{assignment}.ipynb", 4)
+    answers = {}
+    for cell in nb.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if meta.get("solution"):
+            lines = cell.source.splitlines()
+            answers[meta["grade_id"]] = "\n".join(
+                line
+                for line in lines
+                if "### BEGIN SOLUTION" not in line and "### END SOLUTION" not in line
+            )
+    return answers
+
+
+def cell_index(nb: Notebook, grade_id: str) -> int:
+    for index, cell in enumerate(nb.cells):
+        if cell.metadata.get("nbgrader", {}).get("grade_id") == grade_id:
+            return index
+    raise KeyError(grade_id)
+
+
+def answer(nb: Notebook, answers: dict[str, str]) -> Notebook:
+    """Write answers into the answer cells, as a student types them."""
+    for grade_id, code in answers.items():
+        nb.cells[cell_index(nb, grade_id)].source = code
+    return nb
+
+
+def added_cell(source: str, metadata: dict | None = None) -> Notebook:
+    cell = nbformat.v4.new_code_cell(source)
+    cell.metadata.update(metadata or {})
+    return cell
+
+
+def reference(assignment: str, **changes: str) -> dict[str, str]:
+    """The reference answers, with some replaced (a value of None leaves it blank)."""
+    answers = solutions(assignment)
+    for grade_id, code in changes.items():
+        if code is None:
+            answers.pop(grade_id)
+        else:
+            answers[grade_id] = code
+    return answers
+
+
+EX1 = "01_explore_mnist"
+HONEST_EX1 = {"count_labels": solutions(EX1)["count_labels"]}
+"""Cheat submissions answer count_labels honestly: 3 points that they earn."""
+
+PARTIAL = {
+    EX1: reference(
+        EX1,
+        flatten_images=(  # forgets to divide by 255: visible tests fail
+            "def flatten_images(images):\n"
+            "    return images.reshape(-1, 784).astype(np.float32)"
+        ),
+        rarest_digit="rarest_digit = int(np.argmax(count_labels(train_y)))",
+        mean_image=None,
+    ),
+    "02_build_the_ann": reference(
+        "02_build_the_ann",
+        count_parameters=(  # forgets the biases
+            "def count_parameters(n_input, n_hidden, n_output):\n"
+            "    return n_input * n_hidden + n_hidden * n_output"
+        ),
+        forward=solutions("02_build_the_ann")["forward"].replace(
+            "images.reshape(len(images), -1)", "images.reshape(5, -1)"
+        ),  # right for the 5 visible images only
+    ),
+    "03_train_the_ann": reference(
+        "03_train_the_ann",
+        softmax=(  # overflows on large logits: hidden tests fail
+            "def softmax(logits):\n"
+            "    exp = np.exp(logits)\n"
+            "    return exp / exp.sum(axis=1, keepdims=True)"
+        ),
+        iterations_per_epoch=(
+            "def iterations_per_epoch(n_samples, n_batch):\n"
+            "    return n_samples // n_batch"
+        ),
+        compile_model=None,
+    ),
+    "04_evaluate_and_regularise": reference(
+        "04_evaluate_and_regularise",
+        most_confused_pair=(  # right pair, but it changes the matrix it is given
+            "def most_confused_pair(matrix):\n"
+            "    np.fill_diagonal(matrix, 0)\n"
+            "    true, predicted = np.unravel_index(np.argmax(matrix), matrix.shape)\n"
+            "    return int(true), int(predicted)"
+        ),
+        build_regularised_model=(  # no regularisation: about 70 %
+            "def build_regularised_model():\n"
+            "    model = build_ann()\n"
+            "    model.compile(optimizer='adam', "
+            "loss='sparse_categorical_crossentropy', metrics=['accuracy'])\n"
+            "    return model"
+        ),
+    ),
+}
+PARTIAL_SCORES = {
+    EX1: {
+        "count_labels_visible": 2,
+        "count_labels_hidden": 1,
+        "rarest_digit_visible": 1,
+    },
+    "02_build_the_ann": {
+        "build_model_visible": 2,
+        "build_model_hidden": 1,
+        "forward_visible": 2,
+    },
+    "03_train_the_ann": {
+        "softmax_visible": 2,
+        "cross_entropy_visible": 2,
+        "cross_entropy_hidden": 1,
+    },
+    "04_evaluate_and_regularise": {
+        "confusion_matrix_visible": 2,
+        "confusion_matrix_hidden": 1,
+        "most_confused_pair_visible": 1,
+    },
+}
+"""What each graded cell of the partly correct submissions earns (others: 0)."""
+
+# A smart fake flatten_images: right shape, dtype and range, wrong values. Only the
+# assert_allclose / assert_array_equal checks catch it, so patching them would pay.
+FAKE_FLATTEN = (
+    "def flatten_images(images):\n"
+    "    row = np.linspace(0, 1, 784, dtype=np.float32)\n"
+    "    return np.tile(row, (len(images), 1))\n"
+)
+
+
+def edit_tests(nb: Notebook) -> Notebook:
+    """Rewrite, unlock, re-type and re-weight locked test cells."""
+    nb.cells[cell_index(nb, "flatten_images_visible")].source = "print('all good')"
+    hidden = nb.cells[cell_index(nb, "flatten_images_hidden")]
+    hidden.metadata.nbgrader["locked"] = False
+    hidden.source = "pass"
+    visible = nb.cells[cell_index(nb, "rarest_digit_visible")]
+    visible.metadata.nbgrader["points"] = 100
+    visible.source = "pass"
+    mean_hidden = nb.cells[cell_index(nb, "mean_image_hidden")]
+    mean_hidden.cell_type = "markdown"
+    del mean_hidden["outputs"], mean_hidden["execution_count"]
+    return answer(nb, {**HONEST_EX1, "flatten_images": FAKE_FLATTEN})
+
+
+def delete_tests(nb: Notebook) -> Notebook:
+    """Delete every test cell but those of count_labels."""
+    nb.cells = [
+        cell
+        for cell in nb.cells
+        if not cell.metadata.get("nbgrader", {}).get("grade")
+        or cell.metadata.nbgrader["grade_id"].startswith("count_labels")
+    ]
+    return answer(nb, {**HONEST_EX1, "flatten_images": FAKE_FLATTEN})
+
+
+def delete_tests_but_answer(nb: Notebook) -> Notebook:
+    """Delete every test cell, but answer everything right: still full marks."""
+    nb.cells = [c for c in nb.cells if not c.metadata.get("nbgrader", {}).get("grade")]
+    return answer(nb, solutions(EX1))
+
+
+def forge_cells(nb: Notebook) -> Notebook:
+    """Add a 50-point test cell of one's own, and a passing twin of a real test."""
+    forged = {
+        "grade": True,
+        "grade_id": "bonus",
+        "locked": True,
+        "points": 50,
+        "schema_version": 3,
+        "solution": False,
+        "task": False,
+    }
+    nb.cells.append(added_cell("pass", {"nbgrader": forged}))
+    twin = copy.deepcopy(nb.cells[cell_index(nb, "flatten_images_visible")])
+    twin.source = "pass"
+    twin["id"] = "twin"
+    nb.cells.insert(cell_index(nb, "flatten_images"), twin)
+    return answer(nb, {**HONEST_EX1, "flatten_images": FAKE_FLATTEN})
+
+
+def patch_test_helpers(nb: Notebook) -> Notebook:
+    return answer(
+        nb,
+        {
+            **HONEST_EX1,
+            "flatten_images": FAKE_FLATTEN
+            + "np.testing.assert_allclose = lambda *args, **kwargs: None\n"
+            "np.testing.assert_array_equal = lambda *args, **kwargs: None\n",
+        },
+    )
+
+
+def shadow_builtins(nb: Notebook) -> Notebook:
+    return answer(
+        nb,
+        {
+            **HONEST_EX1,
+            "flatten_images": FAKE_FLATTEN,
+            "rarest_digit": (
+                "import builtins\n"
+                "builtins.isinstance = lambda *args: True\n"
+                "def all(values):\n"
+                "    return True\n"
+                "rarest_digit = 0"
+            ),
+        },
+    )
+
+
+def always_equal(nb: Notebook) -> Notebook:
+    return answer(
+        nb,
+        {
+            **HONEST_EX1,
+            "rarest_digit": (
+                "class Anything(int):\n"
+                "    def __eq__(self, other):\n"
+                "        return True\n"
+                "    __hash__ = int.__hash__\n"
+                "rarest_digit = Anything(1)"
+            ),
+        },
+    )
+
+
+def tamper_with_ipython(nb: Notebook) -> Notebook:
+    """Blank every later cell that holds tests, and hide tracebacks."""
+    blank_tests = (
+        "ip = get_ipython()\n"
+        "ip.input_transformers_cleanup.append(\n"
+        "    lambda lines: ['pass\\n'] if 'tests' in ''.join(lines) else lines\n"
+        ")\n"
+        "ip.showtraceback = lambda *args, **kwargs: None"
+    )
+    nb.cells.insert(cell_index(nb, "flatten_images"), added_cell(blank_tests))
+    return answer(
+        nb, {**HONEST_EX1, "rarest_digit": "%env NBGRADER_EXECUTION\nrarest_digit = 5"}
+    )
+
+
+def read_hidden_tests(nb: Notebook) -> Notebook:
+    """Look up the hidden test's expected answer in source/ and in the gradebook."""
+    return answer(
+        nb,
+        {
+            **HONEST_EX1,
+            "rarest_digit": (
+                "path = '../../../source/01_explore_mnist/01_explore_mnist.ipynb'\n"
+                "text = open(path).read()\n"
+                "rarest_digit = int(text.split('rarest_digit == ')[1][0])"
+            ),
+            "mean_image": (
+                "raw = np.fromfile('../../../gradebook.db', dtype=np.uint8)\n"
+                "def mean_image(images, labels, digit):\n"
+                "    return raw"
+            ),
+        },
+    )
+
+
+def exit_kernel(nb: Notebook) -> Notebook:
+    return answer(
+        nb,
+        {
+            **HONEST_EX1,
+            "flatten_images": "import sys\nsys.exit(0)",
+            "rarest_digit": "import os\nos._exit(0)",
+        },
+    )
+
+
+def loop_forever(nb: Notebook) -> Notebook:
+    """Loop in the first answer; answer mean_image honestly after it."""
+    mean_image = solutions(EX1)["mean_image"]
+    return answer(
+        nb,
+        {
+            **HONEST_EX1,
+            "flatten_images": "while True:\n    pass",
+            "mean_image": mean_image,
+        },
+    )
+
+
+def allocate_too_much(nb: Notebook) -> Notebook:
+    """Allocate 8 GB in the first answer; answer mean_image honestly after it."""
+    mean_image = solutions(EX1)["mean_image"]
+    return answer(
+        nb,
+        {
+            **HONEST_EX1,
+            "flatten_images": "big = np.ones(1_000_000_000)\n" + FAKE_FLATTEN,
+            "mean_image": mean_image,
+        },
+    )
+
+
+CHEATS: dict[str, tuple[Callable[[Notebook], Notebook], float]] = {
+    "edit_tests": (edit_tests, 3),
+    "delete_tests": (delete_tests, 3),
+    "delete_tests_but_answer": (delete_tests_but_answer, 10),
+    "forge_cells": (forge_cells, 3),
+    "patch_test_helpers": (patch_test_helpers, 3),
+    "shadow_builtins": (shadow_builtins, 3),
+    "always_equal": (always_equal, 3),
+    "tamper_with_ipython": (tamper_with_ipython, 3),
+    "read_hidden_tests": (read_hidden_tests, 3),
+    "exit_kernel": (exit_kernel, 3),
+    "loop_forever": (loop_forever, 5),
+    "allocate_too_much": (allocate_too_much, 5),
+}
+"""Cheat on exercise 1 -> its honest score (count_labels: 3, mean_image: 2, all: 10)."""
+
+BLOCKED = {
+    "patch_test_helpers": ["flatten_images"],
+    "shadow_builtins": ["rarest_digit"],
+    "always_equal": ["rarest_digit"],
+    "read_hidden_tests": ["rarest_digit", "mean_image"],
+    "exit_kernel": ["flatten_images", "rarest_digit"],
+    "tamper_with_ipython": ["rarest_digit"],
+}
+"""Answer cells the guard must refuse to run, per cheat."""
+
+
+# -- the graded course ----------------------------------------------------------------
+
+
+def make(target: str, course: Path) -> subprocess.CompletedProcess:
+    """Run a course make target on another course folder, without reinstalling."""
+    command = [
+        "make",
+        "--no-print-directory",
+        "-C",
+        str(ROOT),
+        "-o",
+        ".venv/.lab-installed",
+        "-o",
+        ".venv/.test-installed",
+        f"EXERCISES={course}",
+        target,
+    ]
+    return subprocess.run(command, capture_output=True, text=True, timeout=1200)
+
+
+def nbgrader(course: Path, *args: str) -> subprocess.CompletedProcess:
+    command = [sys.executable, "-m", "nbgrader", *args]
+    env = {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        "TF_CPP_MIN_LOG_LEVEL": "3",
+    }
+    return subprocess.run(
+        command, cwd=course, capture_output=True, text=True, timeout=900, env=env
+    )
+
+
+def write_submission(course: Path, student: str, assignment: str, nb: Notebook):
+    folder = course / "submitted" / student / assignment
+    folder.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, folder / f"{assignment}.ipynb")
+
+
+def per_submission_seconds(log: str) -> dict[tuple[str, str], float]:
+    """Time from one submission's start to the next's, from the timestamped log."""
+    starts = []
+    pattern = r"^(\S+ \S+) .*Sanitizing .*/submitted/([^/]+)/([^/]+)/"
+    for match in re.finditer(pattern, log, flags=re.MULTILINE):
+        stamp = datetime.strptime(match[1], "%Y-%m-%d %H:%M:%S")
+        starts.append((stamp, (match[2], match[3])))
+    ends = [stamp for stamp, _ in starts[1:]]
+    finished = re.findall(r"^(\S+ \S+) ", log, flags=re.MULTILINE)[-1]
+    ends.append(datetime.strptime(finished, "%Y-%m-%d %H:%M:%S"))
+    return {
+        key: (end - start).total_seconds()
+        for (start, key), end in zip(starts, ends, strict=True)
+    }
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    course = tmp_path_factory.mktemp("course") / "exercises"
+    shutil.copytree(
+        COURSE,
+        course,
+        ignore=shutil.ignore_patterns(*GENERATED, "__pycache__", "*.csv"),
+    )
+    with (course / "nbgrader_config.py").open("a") as config:
+        config.write(
+            "\n# tests: a shorter timeout, and times in the log\n"
+            f"c.Execute.timeout = {TIMEOUT}\n"
+            "c.Application.log_format = "
+            "'%(asctime)s [%(name)s | %(levelname)s] %(message)s'\n"
+        )
+    student = make("student", course)
+    assert student.returncode == 0, student.stderr[-3000:]
+
+    release = course / "release"
+    for assignment in ASSIGNMENTS:
+        released = nbformat.read(release / assignment / f"{assignment}.ipynb", 4)
+        write_submission(
+            course,
+            "reference",
+            assignment,
+            answer(copy.deepcopy(released), solutions(assignment)),
+        )
+        write_submission(course, "untouched", assignment, released)
+        write_submission(
+            course,
+            "partial",
+            assignment,
+            answer(copy.deepcopy(released), PARTIAL[assignment]),
+        )
+    released = nbformat.read(release / EX1 / f"{EX1}.ipynb", 4)
+    for name, (cheat, _) in CHEATS.items():
+        write_submission(course, name, EX1, cheat(copy.deepcopy(released)))
+
+    started = time.perf_counter()
+    grade = make("grade", course)
+    seconds = time.perf_counter() - started
+    with (course / "grades.csv").open() as file:
+        scores = {
+            (row["student_id"], row["assignment"]): float(row["score"])
+            for row in csv.DictReader(file)
+        }
+    return {
+        "course": course,
+        "grade": grade,
+        "seconds": seconds,
+        "scores": scores,
+        "times": per_submission_seconds(grade.stderr),
+    }
+
+
+def cell_scores(course: Path, student: str, assignment: str) -> dict[str, float]:
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook:
+        notebook = gradebook.find_submission_notebook(assignment, assignment, student)
+        return {grade.name: grade.score for grade in notebook.grades}
+
+
+def autograded(course: Path, student: str, assignment: str) -> Notebook:
+    path = course / "autograded" / student / assignment / f"{assignment}.ipynb"
+    return nbformat.read(path, 4)
+
+
+# -- what an instructor runs ----------------------------------------------------------
+
+
+def test_source_notebooks_validate(graded: dict) -> None:
+    result = nbgrader(
+        graded["course"],
+        "validate",
+        *sorted(str(path) for path in (graded["course"] / "source").glob("*/*.ipynb")),
+    )
+    assert result.stdout.count("Success! Your notebook passes all the tests.") == 4, (
+        result.stdout[-3000:]
+    )
+
+
+def test_every_part_fails_in_the_untouched_release(graded: dict) -> None:
+    notebooks = sorted((graded["course"] / "release").glob("*/*.ipynb"))
+    result = nbgrader(graded["course"], "validate", "--invert", *map(str, notebooks))
+    assert result.stdout.count("Success! The notebook does not pass any tests.") == 4, (
+        result.stdout[-3000:]
+    )
+
+
+def test_release_holds_no_solution_and_no_hidden_test(graded: dict) -> None:
+    release = graded["course"] / "release"
+    files = sorted(p.relative_to(release) for p in release.rglob("*") if p.is_file())
+    assert files == [Path(a) / f"{a}.ipynb" for a in ASSIGNMENTS], (
+        f"the release should hold the notebooks only, it holds {files}"
+    )
+    for assignment in ASSIGNMENTS:
+        source = nbformat.read(
+            COURSE / "source" / assignment / f"{assignment}.ipynb", 4
+        )
+        text = (release / assignment / f"{assignment}.ipynb").read_text()
+        released = nbformat.reads(text, 4)
+        secret_blocks = r"### BEGIN (SOLUTION|HIDDEN TESTS)(.*?)### END \1"
+        secret, public = set(), set()
+        for cell in source.cells:
+            for match in re.finditer(secret_blocks, cell.source, flags=re.DOTALL):
+                secret |= {line.strip() for line in match[2].splitlines()}
+            outside = re.sub(secret_blocks, "", cell.source, flags=re.DOTALL)
+            public |= {line.strip() for line in outside.splitlines()}
+        shown = {line.strip() for c in released.cells for line in c.source.splitlines()}
+        # lines that also stand outside the secret blocks (blank lines, `)`) are public
+        leaked = (secret - public) & shown
+        assert not leaked, f"{assignment}'s release shows {sorted(leaked)}"
+        assert "BEGIN HIDDEN TESTS" not in text
+        assert "BEGIN SOLUTION" not in text
+        assert all(
+            not c.get("outputs") for c in released.cells if c.cell_type == "code"
+        )
+
+
+def test_grading_completes_for_every_submission(graded: dict) -> None:
+    grade = graded["grade"]
+    assert grade.returncode == 0, grade.stderr[-5000:]
+    students = {"reference", "untouched", "partial", *CHEATS}
+    expected = {
+        (s, a) for s in ("reference", "untouched", "partial") for a in ASSIGNMENTS
+    }
+    expected |= {(name, EX1) for name in CHEATS}
+    assert {key for key in graded["scores"] if key[0] in students} >= expected
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_reference_answers_earn_full_marks(graded: dict, assignment: str) -> None:
+    assert graded["scores"]["reference", assignment] == TOTAL
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_untouched_release_earns_nothing(graded: dict, assignment: str) -> None:
+    assert graded["scores"]["untouched", assignment] == 0
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_partly_correct_answers_earn_the_predicted_cells(
+    graded: dict, assignment: str
+) -> None:
+    scores = cell_scores(graded["course"], "partial", assignment)
+    earned = {name: score for name, score in scores.items() if score}
+    assert earned == PARTIAL_SCORES[assignment]
+    assert graded["scores"]["partial", assignment] == sum(
+        PARTIAL_SCORES[assignment].values()
+    )
+
+
+@pytest.mark.parametrize("cheat", CHEATS)
+def test_cheating_earns_only_the_honest_points(graded: dict, cheat: str) -> None:
+    honest = CHEATS[cheat][1]
+    assert graded["scores"][cheat, EX1] == honest
+    scores = cell_scores(graded["course"], cheat, EX1)
+    assert sum(scores.values()) == honest
+    assert scores["count_labels_visible"] + scores["count_labels_hidden"] == 3
+
+
+@pytest.mark.parametrize("cheat", BLOCKED)
+def test_guard_does_not_run_cheating_cells(graded: dict, cheat: str) -> None:
+    nb = autograded(graded["course"], cheat, EX1)
+    for grade_id in BLOCKED[cheat]:
+        cell = nb.cells[cell_index(nb, grade_id)]
+        assert cell.source.startswith("raise RuntimeError"), cell.source
+        assert GUARD_MESSAGE in cell.source
+    honest = nb.cells[cell_index(nb, "count_labels")]
+    assert GUARD_MESSAGE not in honest.source
+
+
+def test_changed_and_deleted_test_cells_are_put_back(graded: dict) -> None:
+    source = nbformat.read(COURSE / "source" / EX1 / f"{EX1}.ipynb", 4)
+    tests = {
+        c.metadata.nbgrader["grade_id"]: c.source
+        for c in source.cells
+        if c.metadata.nbgrader.get("grade")
+    }
+    for student in (
+        "edit_tests",
+        "delete_tests",
+        "delete_tests_but_answer",
+        "forge_cells",
+    ):
+        nb = autograded(graded["course"], student, EX1)
+        graded_cells = {
+            c.metadata.nbgrader["grade_id"]: c
+            for c in nb.cells
+            if c.metadata.get("nbgrader", {}).get("grade")
+        }
+        assert set(graded_cells) == set(tests), student
+        for grade_id, cell in graded_cells.items():
+            assert cell.cell_type == "code"
+            assert cell.source.endswith(tests[grade_id]), (student, grade_id)
+            assert "BEGIN HIDDEN TESTS" in cell.source or "hidden" not in grade_id
+
+
+def test_max_score_stays_the_stated_total(graded: dict) -> None:
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{graded['course'] / 'gradebook.db'}") as gradebook:
+        for assignment in ASSIGNMENTS:
+            assert gradebook.find_assignment(assignment).max_score == TOTAL
+            for submission in gradebook.assignment_submissions(assignment):
+                assert submission.max_score == TOTAL
+                for grade in submission.notebooks[0].grades:
+                    assert grade.auto_score is not None, (submission.student_id, grade)
+                    assert not grade.needs_manual_grade
+                    assert 0 <= grade.score <= grade.max_score
+
+
+def test_an_endless_loop_is_interrupted_and_grading_goes_on(graded: dict) -> None:
+    nb = autograded(graded["course"], "loop_forever", EX1)
+    loop = nb.cells[cell_index(nb, "flatten_images")]
+    errors = {out.get("ename") for out in loop.outputs}
+    assert errors & {"KeyboardInterrupt", "CellTimeoutError"}, loop.outputs
+    seconds = graded["times"]["loop_forever", EX1]
+    assert TIMEOUT <= seconds < TIMEOUT + 60
+
+
+def test_a_huge_allocation_raises_memory_error(graded: dict) -> None:
+    nb = autograded(graded["course"], "allocate_too_much", EX1)
+    cell = nb.cells[cell_index(nb, "flatten_images")]
+    assert any(out.get("ename") == "MemoryError" for out in cell.outputs), cell.outputs
+
+
+def test_grading_time_per_submission(
+    graded: dict, capsys: pytest.CaptureFixture
+) -> None:
+    times = graded["times"]
+    lines = [f"{'submission':<42} seconds"]
+    lines += [f"{s + '/' + a:<42} {t:7.1f}" for (s, a), t in sorted(times.items())]
+    lines.append(f"{'all, make grade':<42} {graded['seconds']:7.1f}")
+    with capsys.disabled():
+        print("\nGrading time per submission\n" + "\n".join(lines))
+    honest = [t for (s, _), t in times.items() if s in ("reference", "partial")]
+    assert max(honest) < 90, "a submission took more than 90 s to grade"
