@@ -63,6 +63,8 @@ def test_tiny_run_reports_each_variant_with_sane_values(tmp_path: Path) -> None:
         assert all(0.0 <= a <= 1.0 for a in v["test_accuracy"])
         assert v["test_accuracy_median"] > 0.5, f"{name} did not learn"
         assert v["peak_rss_mb"] > 0
+        assert 0 < v["first_epoch_s_median"] <= v["fit_s_max"]
+        assert v["later_epoch_s_median"] is None  # one epoch only
     assert variants["a"]["input_dtype"] == "float64"
     assert variants["b"]["input_dtype"] == "float32"
 
