@@ -47,7 +47,7 @@
 # 2. Measure how wrong it is with the cross-entropy loss.
 # 3. Relate the loss to the binary formula.
 # 4. Take one gradient-descent step by hand.
-# 5. Serve the images in batches and count the iterations of an epoch.
+# 5. Count the iterations of an epoch, and let the network scale its input.
 # 6. Train the course's network and test it.
 # 7. Compare Adam with plain SGD on the same budget.
 # 8. See why this training is fast.
@@ -74,8 +74,8 @@ from course_utils import data, models, plots
 
 # %% [markdown]
 # Load MNIST as it is stored, grey levels 0..255 in `uint8`: the training images take
-# 47 MB this way instead of 188 MB. Section 5 scales them to `float32` in [0, 1],
-# one batch at a time, so the network sees exactly the numbers of lesson 1.
+# 47 MB this way instead of 188 MB in `float32`. Section 5 explains why this lesson
+# keeps them as bytes.
 
 # %%
 (train_x, train_y), (test_x, test_y) = data.load_mnist()
@@ -256,7 +256,7 @@ assert loss_after < loss_by_hand
 # *stochastic* gradient descent; it is 1,875 times cheaper to compute.
 
 # %% [markdown]
-# ## 5. Serve the images in batches
+# ## 5. Count the iterations and scale the input
 #
 # ### 5.1 Count the iterations of an epoch
 #
@@ -276,59 +276,45 @@ print(f"{n_iter} iterations per epoch, {n_iter * n_epoch} in {n_epoch} epochs")
 assert n_iter == 1875
 
 # %% [markdown]
-# ### 5.2 Build the batches
+# ### 5.2 Let the network scale its input
 #
-# Every epoch, training shuffles the 60,000 images, cuts them into batches of
-# `n_batch` and scales each batch to `float32`. TensorFlow's `tf.data` does this
-# inside TensorFlow, so no Python runs between two steps:
+# `fit` takes the arrays, shuffles them every epoch and cuts them into batches of
+# `n_batch`. First it copies them into TensorFlow, several times over. The `float32`
+# images take 188 MB, and their copies would take this lesson past 1 GB of memory; as
+# bytes they take 47 MB. So keep the images as `uint8` and make the division by 255
+# the network's first layer, `Rescaling(1 / 255)`: it scales each batch as it arrives,
+# and the course's network after it is unchanged.
 #
-# - keep one copy of the `uint8` images and labels in TensorFlow (`tf.Variable`);
-# - shuffle the numbers 0..59,999 into a new order every epoch;
-# - cut that order into batches of `n_batch` indices;
-# - for each batch, gather its images and divide them by 255.
-
+# Check it on the network of section 4: wrapped behind a `Rescaling` layer, it gives
+# the same probabilities for the bytes as it gave for the scaled images.
 
 # %%
-def batches(images, labels, n_batch, *, shuffle=True, seed=0):
-    """Serve images (uint8) and labels in batches, scaled to float32 in [0, 1]."""
-    n = len(labels)
-    images = tf.Variable(images, trainable=False)
-    labels = tf.Variable(labels, trainable=False)
-    order = tf.data.Dataset.range(n)
-    if shuffle:
-        order = order.shuffle(n, seed=seed)  # a new order every epoch
-
-    def serve(index):
-        batch = tf.cast(tf.gather(images, index), tf.float32) / 255
-        return batch, tf.gather(labels, index)
-
-    return order.batch(n_batch).map(serve).prefetch(1)
+wrapped = keras.Sequential(
+    [keras.Input(shape=(28, 28)), keras.layers.Rescaling(1 / 255), model]
+)
+np.testing.assert_allclose(
+    wrapped(train_x[:n_batch]), model(batch_x), rtol=1e-5, atol=1e-7
+)
 
 
 # %% [markdown]
-# Keras's `fit` can also take the arrays themselves, `fit(train_x, train_y,
-# batch_size=n_batch)`, and does the same; but it first turns the arrays into
-# TensorFlow tensors, which costs several copies of the 188 MB of `float32` images and
-# takes this lesson over 1 GB. Serving `uint8` images keeps it under.
-#
-# Try it on the test images, unshuffled: the batches hold exactly the scaled images of
-# lesson 1, 32 at a time.
+# Write it as a function, to build a fresh network for each training:
+
 
 # %%
-test_batches = batches(test_x, test_y, n_batch, shuffle=False)
-first_x, first_y = next(iter(test_batches))
-print(first_x.shape, first_x.dtype.name, first_y.shape)
+def build_model():
+    """The course's network, with the division by 255 as its first layer."""
+    return keras.Sequential(
+        [
+            keras.Input(shape=(28, 28), name="image"),
+            keras.layers.Rescaling(1 / 255, name="scale"),
+            models.build_ann(),
+        ],
+        name="course_network",
+    )
 
-# %%
-np.testing.assert_array_equal(first_x, data.scale_images(test_x[:n_batch]))
-np.testing.assert_array_equal(first_y, test_y[:n_batch])
 
-# %% [markdown]
-# The training batches are shuffled, and there are `n_iter` of them per epoch:
-
-# %%
-train_batches = batches(train_x, train_y, n_batch)
-assert train_batches.cardinality() == n_iter
+print(build_model().count_params(), "parameters: Rescaling adds none")
 
 # %% [markdown]
 # ## 6. Train the course's network and test it
@@ -342,7 +328,7 @@ assert train_batches.cardinality() == n_iter
 
 # %%
 repro.set_seed(42)
-model = models.build_ann()
+model = build_model()
 initial_weights = model.get_weights()  # kept for the comparison in section 7
 
 model.compile(
@@ -358,15 +344,14 @@ model.compile(
 #
 # ### 6.2 Train for 5 epochs
 #
-# `fit` runs the loop of section 4: it takes the batches of section 5 one by one and
-# makes one Adam step per batch, for `n_epoch` epochs. (`fit` could shuffle arrays
-# itself; your batches arrive shuffled, so tell it `shuffle=False`.)
-# `verbose=2` prints one line per epoch: iterations done, time taken (masked as `TIME`
-# when the notebook is tested, because it varies), and the mean loss and accuracy over
-# the epoch.
+# `fit` runs the loop of section 4: every epoch it shuffles the training images, cuts
+# them into batches of `n_batch`, and takes one Adam step per batch. `verbose=2`
+# prints one line per epoch: iterations done, time taken (masked as `TIME` when the
+# notebook is tested, because it varies), and the mean loss and accuracy over the
+# epoch.
 
 # %%
-history = model.fit(train_batches, epochs=n_epoch, shuffle=False, verbose=2)
+history = model.fit(train_x, train_y, batch_size=n_batch, epochs=n_epoch, verbose=2)
 
 # %% [markdown]
 # Each line starts with `1875/1875`: every epoch took `n_iter` steps, as computed.
@@ -395,8 +380,7 @@ fig = plots.plot_history(
 # training never touched.
 
 # %%
-test_batches = batches(test_x, test_y, 1000, shuffle=False)
-test_loss, test_accuracy = model.evaluate(test_batches, verbose=0)
+test_loss, test_accuracy = model.evaluate(test_x, test_y, verbose=0)
 print(f"test loss {test_loss:.4f}, test accuracy {test_accuracy:.2%}")
 
 # %%
@@ -410,13 +394,12 @@ assert test_accuracy >= 0.97
 # ## 7. Compare Adam with plain SGD on the same budget
 #
 # Is Adam worth it? Train the same network with plain SGD (Keras's default learning
-# rate, 0.01) from the **same starting weights**, on new batches with the same seed
-# (so the same images in the same order), for the same 5 epochs of 1875 iterations.
-# Only the optimizer differs.
+# rate, 0.01) from the **same starting weights**, with the same seed, for the same 5
+# epochs of 1875 iterations. Only the optimizer differs.
 
 # %%
 repro.set_seed(42)
-sgd_model = models.build_ann()
+sgd_model = build_model()
 sgd_model.set_weights(initial_weights)
 sgd_model.compile(
     optimizer=keras.optimizers.SGD(learning_rate=0.01),
@@ -426,11 +409,12 @@ sgd_model.compile(
 )
 
 # %%
-sgd_batches = batches(train_x, train_y, n_batch)
-sgd_history = sgd_model.fit(sgd_batches, epochs=n_epoch, shuffle=False, verbose=2)
+sgd_history = sgd_model.fit(
+    train_x, train_y, batch_size=n_batch, epochs=n_epoch, verbose=2
+)
 
 # %%
-sgd_test_loss, sgd_test_accuracy = sgd_model.evaluate(test_batches, verbose=0)
+sgd_test_loss, sgd_test_accuracy = sgd_model.evaluate(test_x, test_y, verbose=0)
 print(f"test accuracy: Adam {test_accuracy:.2%}, SGD {sgd_test_accuracy:.2%}")
 
 # %%
@@ -446,6 +430,7 @@ ax.grid(alpha=0.3)
 ax.legend()
 ax.set_title("Adam reaches a lower loss than SGD in every epoch")
 fig.tight_layout()
+
 # %% [markdown]
 # The title is a claim; check it, with the test accuracy too:
 
@@ -471,22 +456,24 @@ assert test_accuracy > sgd_test_accuracy
 # Training the course's network takes a few seconds per epoch on a laptop, not a
 # minute. Two choices make that happen, and neither changes what is computed.
 #
-# **`float32` input.** Keras's layers compute in `float32`, so `float32` batches are
-# used as they are, while `float64` batches (what `train_x / 255.0` gives in NumPy)
-# would take twice the bytes and be converted to `float32` at every step.
+# **`float32` numbers.** Keras's layers compute in `float32`. The bytes become
+# `float32` in the `Rescaling` layer, one batch at a time, and stay `float32`;
+# `float64` images (what `train_x / 255.0` gives in NumPy) would take twice the bytes
+# of `float32`, and be converted to `float32` at every step.
 
 # %%
-batch_x, batch_y = next(iter(test_batches))
-hidden_kernel = model.get_layer("hidden").kernel
-print("a batch is", batch_x.dtype.name, "and the weights are", hidden_kernel.dtype)
+hidden = model.get_layer("ann_784_100_10").get_layer("hidden")
+print("scaled batches are", model.get_layer("scale").compute_dtype)
+print("the hidden layer's weights are", hidden.kernel.dtype)
 print(
-    f"all 60,000 images: {train_x.size * 4 / 1e6:.0f} MB in float32, "
+    f"all 60,000 images: {train_x.nbytes / 1e6:.0f} MB as bytes, "
+    f"{train_x.size * 4 / 1e6:.0f} MB in float32, "
     f"{train_x.size * 8 / 1e6:.0f} MB in float64"
 )
 
 # %%
-assert batch_x.dtype == tf.float32
-assert model.get_layer("hidden").kernel.dtype == "float32"
+assert model.get_layer("scale").compute_dtype == "float32"
+assert hidden.kernel.dtype == "float32"
 
 # %% [markdown]
 # **`steps_per_execution=100`.** Every call from Python into TensorFlow has a fixed
@@ -519,11 +506,11 @@ assert calls_per_epoch == 19
 #   \nabla_\omega L$; `tf.GradientTape` computes the gradient and
 #   `keras.optimizers.SGD` applies exactly that update.
 # - With batches of 32, an epoch is $\lceil 60\,000 / 32 \rceil = 1875$ iterations;
-#   `tf.data` serves them shuffled and scaled, from one `uint8` copy of the images;
+#   a `Rescaling(1 / 255)` layer lets `fit` work on the 47 MB of `uint8` images;
 #   5 epochs of Adam train the course's network to more than 97% test accuracy, where
 #   plain SGD with the same budget stays behind.
-# - `float32` input and `steps_per_execution=100` make training fast without changing
-#   what it computes.
+# - `float32` numbers and `steps_per_execution=100` make training fast without
+#   changing what it computes.
 #
 # ## Try it yourself
 #

@@ -32,7 +32,7 @@
 #
 # **What you need**
 #
-# - Lesson 3, *Loss and optimizer*: the training recipe and the `batches` function;
+# - Lesson 3, *Loss and optimizer*: the training recipe and `build_model`;
 # - about 1 minute to run top to bottom (it trains five networks), and 40 minutes to
 #   read;
 # - about 1 GB of free memory, most of it for TensorFlow itself.
@@ -64,33 +64,29 @@ repro.quiet_tensorflow()
 import keras
 import matplotlib.pyplot as plt
 import numpy as np
-import tensorflow as tf
 
 from course_utils import data, models, plots
 
 # %% [markdown]
-# Load the digits as `uint8`, and serve them in shuffled, scaled batches with the
-# `batches` function of lesson 3 (section 5.2), copied here unchanged.
+# Load the digits as `uint8`, and build the network with the `build_model` function of
+# lesson 3 (section 5.2), copied here unchanged: a `Rescaling(1 / 255)` layer in front
+# of the course's network, so that training works on the 47 MB of bytes.
 
 # %%
 (train_x, train_y), (test_x, test_y) = data.load_mnist()
 
 
 # %%
-def batches(images, labels, n_batch, *, shuffle=True, seed=0):
-    """Serve images (uint8) and labels in batches, scaled to float32 in [0, 1]."""
-    n = len(labels)
-    images = tf.Variable(images, trainable=False)
-    labels = tf.Variable(labels, trainable=False)
-    order = tf.data.Dataset.range(n)
-    if shuffle:
-        order = order.shuffle(n, seed=seed)  # a new order every epoch
-
-    def serve(index):
-        batch = tf.cast(tf.gather(images, index), tf.float32) / 255
-        return batch, tf.gather(labels, index)
-
-    return order.batch(n_batch).map(serve).prefetch(1)
+def build_model():
+    """The course's network, with the division by 255 as its first layer."""
+    return keras.Sequential(
+        [
+            keras.Input(shape=(28, 28), name="image"),
+            keras.layers.Rescaling(1 / 255, name="scale"),
+            models.build_ann(),
+        ],
+        name="course_network",
+    )
 
 
 # %% [markdown]
@@ -102,16 +98,14 @@ n_batch = 32
 n_epoch = 5
 
 repro.set_seed(42)
-model = models.build_ann()
+model = build_model()
 model.compile(
     optimizer="adam",
     loss="sparse_categorical_crossentropy",
     metrics=["accuracy"],
     steps_per_execution=100,
 )
-history = model.fit(
-    batches(train_x, train_y, n_batch), epochs=n_epoch, shuffle=False, verbose=2
-)
+history = model.fit(train_x, train_y, batch_size=n_batch, epochs=n_epoch, verbose=2)
 
 # %% [markdown]
 # ## 2. Measure its test accuracy and look at one prediction
@@ -122,8 +116,7 @@ history = model.fit(
 # estimate of how the network does on digits it has never seen.
 
 # %%
-test_batches = batches(test_x, test_y, 1000, shuffle=False)
-test_loss, test_accuracy = model.evaluate(test_batches, verbose=0)
+test_loss, test_accuracy = model.evaluate(test_x, test_y, verbose=0)
 print(f"test loss {test_loss:.4f}, test accuracy {test_accuracy:.2%}")
 
 # %%
@@ -133,11 +126,12 @@ assert test_accuracy >= 0.97
 # ### 2.2 Look at one prediction
 #
 # `predict` gives the 10 probabilities for each of the 10,000 test images, in the
-# order of `test_x` (the test batches are not shuffled). The predicted digit is the
-# most probable one, and its probability is the network's confidence.
+# order of `test_x` (in batches of 1000: without training, batches can be large). The
+# predicted digit is the most probable one, and its probability is the network's
+# confidence.
 
 # %%
-probs = model.predict(test_batches, verbose=0)
+probs = model.predict(test_x, batch_size=1000, verbose=0)
 predicted = probs.argmax(axis=1)
 confidence = probs.max(axis=1)
 print(probs.shape, predicted[:10], test_y[:10])
@@ -252,16 +246,18 @@ fig = plots.show_digits(
 #
 # ### 5.1 Compare training and test accuracy
 #
-# Measure the trained network on the images it was trained on:
+# Measure the trained network on images it was trained on, as many as there are test
+# images: the first 10,000 training images.
 
 # %%
 train_loss, train_accuracy = model.evaluate(
-    batches(train_x, train_y, 1000, shuffle=False), verbose=0
+    train_x[:10_000], train_y[:10_000], verbose=0
 )
 print(f"training accuracy {train_accuracy:.2%}, test accuracy {test_accuracy:.2%}")
+print(f"training loss {train_loss:.4f}, test loss {test_loss:.4f}")
 
 # %%
-assert train_accuracy > test_accuracy
+assert train_accuracy > test_accuracy and train_loss < test_loss
 
 # %% [markdown]
 # The network does better on images it has seen. Part of what it learned is specific
@@ -283,8 +279,6 @@ assert train_accuracy > test_accuracy
 fit_x, fit_y = train_x[:10_000], train_y[:10_000]
 val_x, val_y = train_x[50_000:], train_y[50_000:]
 print(f"{len(fit_x)} images to train on, {len(val_x)} to validate on")
-
-val_batches = batches(val_x, val_y, 1000, shuffle=False)
 
 # %% [markdown]
 # Free the course's network first: every model keeps memory until Keras forgets it.
@@ -311,11 +305,12 @@ def train_on_subset(model, callbacks=()):
         steps_per_execution=100,
     )
     history = model.fit(
-        batches(fit_x, fit_y, n_batch),
-        validation_data=val_batches,
+        fit_x,
+        fit_y,
+        batch_size=n_batch,
         epochs=n_epoch_long,
+        validation_data=(val_x, val_y),
         callbacks=list(callbacks),
-        shuffle=False,
         verbose=0,
     )
     return model, history
@@ -329,7 +324,7 @@ def train_on_subset(model, callbacks=()):
 
 # %%
 repro.set_seed(42)
-plain, plain_history = train_on_subset(models.build_ann())
+plain, plain_history = train_on_subset(build_model())
 
 # %%
 val_loss = np.array(plain_history.history["val_loss"])
@@ -376,7 +371,7 @@ stop_early = keras.callbacks.EarlyStopping(
     monitor="val_loss", patience=3, restore_best_weights=True
 )
 repro.set_seed(42)
-stopped, stopped_history = train_on_subset(models.build_ann(), [stop_early])
+stopped, stopped_history = train_on_subset(build_model(), [stop_early])
 n_stopped = len(stopped_history.history["val_loss"])
 print(f"stopped after epoch {n_stopped}, kept the weights of epoch {best_epoch}")
 
@@ -396,7 +391,7 @@ assert n_stopped == best_epoch + 3
 # **Dropout** switches off a random fraction of the hidden units at every training
 # step (here 20%), so that the network cannot rely on any one unit and must spread
 # what it learns. At test time all units are on. Add a `Dropout` layer after the
-# hidden layer; everything else stays as in `build_ann`.
+# hidden layer; everything else stays as in `build_model`.
 
 
 # %%
@@ -405,6 +400,7 @@ def build_mlp(n_hidden=100, dropout=0.0):
     return keras.Sequential(
         [
             keras.Input(shape=(28, 28), name="image"),
+            keras.layers.Rescaling(1 / 255, name="scale"),
             keras.layers.Flatten(name="flatten"),
             keras.layers.Dense(n_hidden, activation="relu", name="hidden"),
             keras.layers.Dropout(dropout, name="dropout"),
@@ -430,8 +426,8 @@ for name, net, hist in [
     ("early stopping", stopped, stopped_history),
     ("dropout 0.2", dropped, dropped_history),
 ]:
-    v_loss, v_acc = net.evaluate(val_batches, verbose=0)
-    t_loss, t_acc = net.evaluate(test_batches, verbose=0)
+    v_loss, v_acc = net.evaluate(val_x, val_y, verbose=0)
+    t_loss, t_acc = net.evaluate(test_x, test_y, verbose=0)
     rows.append((name, len(hist.history["loss"]), v_loss, v_acc, t_loss, t_acc))
 
 print(
@@ -505,17 +501,17 @@ keras.backend.clear_session()
 # How far can a network of `Dense` layers go? Change three things from the course's
 # network, each for a reason you have just seen:
 #
-# - **256 hidden units** instead of 100: more capacity to fit the digits;
+# - **512 hidden units** instead of 100: more capacity to fit the digits;
 # - **dropout 0.2**, so that the extra capacity does not simply overfit;
-# - **all 60,000 training images for 12 epochs**, in batches of 128: more passes over
-#   the data, each 469 steps instead of 1875, so training stays fast.
+# - **all 60,000 training images for 10 epochs**, in batches of 128: twice the passes
+#   over the data, each 469 steps instead of 1875, so training stays fast.
 
 # %%
 n_batch_big = 128
-n_epoch_big = 12
+n_epoch_big = 10
 
 repro.set_seed(42)
-best = build_mlp(n_hidden=256, dropout=0.2)
+best = build_mlp(n_hidden=512, dropout=0.2)
 best.compile(
     optimizer="adam",
     loss="sparse_categorical_crossentropy",
@@ -526,22 +522,22 @@ print(best.count_params(), "parameters")
 
 # %%
 best_history = best.fit(
-    batches(train_x, train_y, n_batch_big),
-    epochs=n_epoch_big,
-    shuffle=False,
-    verbose=2,
+    train_x, train_y, batch_size=n_batch_big, epochs=n_epoch_big, verbose=2
 )
 
 # %%
-best_loss, best_accuracy = best.evaluate(test_batches, verbose=0)
+best_loss, best_accuracy = best.evaluate(test_x, test_y, verbose=0)
+n_best_wrong = round((1 - best_accuracy) * len(test_y))
 print(f"test accuracy {best_accuracy:.2%} (the course's network: {test_accuracy:.2%})")
+print(f"{n_best_wrong} mistakes instead of {len(wrong)}")
 
 # %%
 assert best_accuracy >= 0.980
 
 # %% [markdown]
-# About 98% is where fully connected networks of this size level off on MNIST; wider
-# or deeper ones gain a few tenths of a percent at much higher cost. These settings
+# The wider network has five times the parameters of the course's, and makes about a
+# third fewer mistakes. About 98% is where fully connected networks level off on
+# MNIST; wider or deeper ones gain a few tenths of a percent at much higher cost. These settings
 # were found by trying a few; doing that on the test set makes its number slightly
 # optimistic. The careful way is to compare settings on the validation set and
 # look at the test set once, at the end.
