@@ -211,6 +211,18 @@ def delete_tests_but_answer(nb: Notebook) -> Notebook:
     return answer(nb, solutions(EX1))
 
 
+def paste_test_cell(nb: Notebook) -> Notebook:
+    """Copy and paste a test cell (JupyterLab copies its metadata), answer everything.
+
+    Plain nbgrader 0.9.6 stops the whole grading run at such a notebook.
+    """
+    index = cell_index(nb, "flatten_images_visible")
+    pasted = copy.deepcopy(nb.cells[index])
+    pasted["id"] = "pasted"
+    nb.cells.insert(index + 1, pasted)
+    return answer(nb, solutions(EX1))
+
+
 def forge_cells(nb: Notebook) -> Notebook:
     """Add a 50-point test cell of one's own, and a passing twin of a real test."""
     forged = {
@@ -352,6 +364,7 @@ CHEATS: dict[str, tuple[Callable[[Notebook], Notebook], float]] = {
     "delete_tests": (delete_tests, 3),
     "delete_tests_but_answer": (delete_tests_but_answer, 10),
     "forge_cells": (forge_cells, 3),
+    "paste_test_cell": (paste_test_cell, 10),
     "patch_test_helpers": (patch_test_helpers, 3),
     "shadow_builtins": (shadow_builtins, 3),
     "always_equal": (always_equal, 3),

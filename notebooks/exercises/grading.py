@@ -1,39 +1,43 @@
 """Protections the course adds to ``nbgrader autograde`` (loaded by nbgrader_config.py).
 
-nbgrader already puts back every locked cell (instructor text, setup and test cells)
-from the gradebook, re-inserts hidden tests and deleted test cells, interrupts a cell
-after ``Execute.timeout`` seconds and counts a test cell that raised, even when the
-student silenced IPython's tracebacks. It runs the student's cells unchecked, in the
-same Python process as the tests, so a student cell can still:
+nbgrader puts back every locked cell (instructor text, setup and test cells) from the
+gradebook, adds the hidden tests only at grading time, interrupts a cell after
+``Execute.timeout`` seconds, and counts a test cell that raised even when the student
+silenced IPython's tracebacks. But it runs the student's cells unchecked, in the same
+Python process as the tests, so a student cell can:
 
-- patch what the tests rely on (``np.testing.assert_allclose = ...``, ``builtins.abs``,
-  ``def all(x): return True``) or return an object whose ``==`` is always true;
-- reach IPython itself (``get_ipython().input_transformers_cleanup``) to blank the
-  test cells that follow;
-- read the gradebook or ``source/`` (hidden tests, solutions) from the disk;
-- exit the kernel (``os._exit``) or take the machine's memory.
+- patch what the tests rely on (``np.testing.assert_allclose = ...``, ``builtins``) or
+  set an answer to an object whose ``==`` is always true;
+- reach IPython itself (``get_ipython().input_transformers_cleanup``) and blank every
+  test cell that follows: full marks for nothing;
+- read the hidden tests in ``source/`` or the gradebook, from the disk;
+- exit the kernel (``os._exit``: the submission fails to grade) or take the memory.
 
-Two things here close those holes:
+And nbgrader 0.9.6 cannot grade a notebook where a test cell was pasted twice (it stops
+the whole run), a cell has forged nbgrader metadata, or a deleted test cell followed a
+read-only cell. Three classes here close those holes:
 
+:class:`RestoreCells`
+    nbgrader's ``OverwriteCells``, without those crashes: it drops nbgrader metadata
+    that the gradebook does not know and puts deleted test cells back.
 :class:`GuardUntrustedCells`
-    runs after nbgrader's ``OverwriteCells``. Every code cell that is not an unchanged
-    locked cell of the gradebook is untrusted (answer cells and cells the student
-    added). Its code is checked against a small allow-list: imports of NumPy, Keras,
-    ``math`` and ``course_utils`` only; no ``exec``/``eval``/``open``/``getattr``/
-    ``get_ipython`` and the like, no names with double underscores, no private
-    attributes, no attribute assignment, no classes, no ``global``; no module-level
-    rebinding of a builtin or of a name the locked cells define; no file or system
-    access through the allowed modules. A cell that breaks a rule is not run: its code
-    is replaced by a ``raise`` naming the rule, so the tests that need it fail, and
-    only those.
+    runs after it. Every code cell that is not a locked cell of the gradebook, unchanged,
+    is untrusted (answer cells and cells the student added), and is checked against a
+    small allow-list: imports of NumPy, Keras, ``math`` and ``course_utils`` only; no
+    ``exec``/``eval``/``open``/``getattr``/``get_ipython`` and the like, no names with
+    double underscores, no private attributes, no attribute assignment, no classes, no
+    ``global``; no module-level rebinding of a builtin or of a name the tests read from
+    the setup cells; no file or system access through the allowed modules. A cell that
+    breaks a rule is not run: its code is replaced by a ``raise`` naming the rule, so
+    the tests that need it fail, and only those.
 :class:`LimitedExecute`
     starts each grading kernel under ``setrlimit`` limits on allocated memory
     (``RLIMIT_DATA``: heap and private mappings, not the address space TensorFlow
     reserves) and file size, so a huge allocation raises ``MemoryError`` instead of
     starving the grader.
 
-Neither is a sandbox: grade in a container, as a user who cannot read the gradebook,
-when the stakes are high.
+None of this is a sandbox: the kernel runs as the grader's user. Grade untrusted work in
+a container that cannot read ``source/`` or the gradebook when the stakes are high.
 """
 
 from __future__ import annotations
@@ -436,13 +440,16 @@ class GuardUntrustedCells(NbGraderPreprocessor):
         return nb, resources
 
 
-_LIMIT_THEN_EXEC = (
-    "import os, resource, sys\n"
-    "memory, file_size = int(sys.argv[1]), int(sys.argv[2])\n"
-    "resource.setrlimit(resource.RLIMIT_DATA, (memory, memory))\n"
-    "resource.setrlimit(resource.RLIMIT_FSIZE, (file_size, file_size))\n"
-    "os.execv(sys.argv[3], sys.argv[3:])\n"
-)
+_LIMIT_THEN_EXEC = """
+import os, resource, sys
+limits = {resource.RLIMIT_DATA: int(sys.argv[1]), resource.RLIMIT_FSIZE: int(sys.argv[2])}
+for kind, value in limits.items():
+    hard = resource.getrlimit(kind)[1]
+    if hard != resource.RLIM_INFINITY:
+        value = min(value, hard)
+    resource.setrlimit(kind, (value, value))
+os.execv(sys.argv[3], sys.argv[3:])
+"""
 
 
 class LimitedKernelManager(AsyncKernelManager):
