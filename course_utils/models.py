@@ -5,7 +5,9 @@ from __future__ import annotations
 import keras
 
 
-def build_ann(n_hidden: int = 100, n_output: int = 10) -> keras.Sequential:
+def build_ann(
+    n_hidden: int = 100, n_output: int = 10, *, rescale: bool = False
+) -> keras.Sequential:
     """Build the course's 784-100-10 network (uncompiled).
 
     28×28 images go in, ``Flatten`` turns each into 784 numbers, a ``Dense`` layer of
@@ -13,17 +15,24 @@ def build_ann(n_hidden: int = 100, n_output: int = 10) -> keras.Sequential:
     class probabilities. With the defaults it has 79,510 parameters:
     784·100 + 100 weights and biases, then 100·10 + 10.
 
+    With ``rescale=True`` a ``Rescaling(1/255)`` layer comes first, so the network
+    takes the uint8 grey levels 0..255 themselves and divides them batch by batch:
+    ``fit`` then copies 47 MB of training images instead of 188 MB of float32 ones.
+    It adds no parameters.
+
     Parameters
     ----------
     n_hidden
         Units in the hidden layer.
     n_output
         Classes, one output each.
+    rescale
+        Put a ``Rescaling(1/255)`` layer named ``scale`` first, for uint8 input.
 
     Returns
     -------
     keras.Sequential
-        Layers named ``flatten``, ``hidden`` and ``output``.
+        Layers named ``flatten``, ``hidden`` and ``output`` (after ``scale``).
 
     Raises
     ------
@@ -38,9 +47,11 @@ def build_ann(n_hidden: int = 100, n_output: int = 10) -> keras.Sequential:
     for name, value in (("n_hidden", n_hidden), ("n_output", n_output)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    layers = [keras.layers.Rescaling(1 / 255, name="scale")] if rescale else []
     return keras.Sequential(
         [
             keras.Input(shape=(28, 28), name="image"),
+            *layers,
             keras.layers.Flatten(name="flatten"),
             keras.layers.Dense(n_hidden, activation="relu", name="hidden"),
             keras.layers.Dense(n_output, activation="softmax", name="output"),

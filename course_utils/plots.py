@@ -31,7 +31,8 @@ def show_digits(
     """Draw digits in a grid, each titled with its label (and prediction).
 
     Without ``predicted`` each title is the true label. With it, each title reads
-    ``true 4 → 9`` and, with ``confidence``, the predicted class's probability.
+    ``true 4`` over ``predicted 9`` and, with ``confidence``, the probability of the
+    predicted class below.
 
     Parameters
     ----------
@@ -79,8 +80,10 @@ def show_digits(
         raise ValueError("no images to show; pass at least one image")
     n_cols = min(n_cols, n)
     n_rows = -(-n // n_cols)
+    title_lines = 1 + (predicted is not None) + (confidence is not None)
+    row_height = 1.25 + 0.2 * title_lines  # room for each row's titles
     fig, axes = plt.subplots(
-        n_rows, n_cols, figsize=(1.2 * n_cols, 1.45 * n_rows), squeeze=False
+        n_rows, n_cols, figsize=(1.2 * n_cols, row_height * n_rows), squeeze=False
     )
     for i, ax in enumerate(axes.flat):
         if i >= n:
@@ -91,7 +94,7 @@ def show_digits(
         ax.set_yticks([])
         text = f"{labels[i]}"
         if predicted is not None:
-            text = f"true {labels[i]} → {predicted[i]}"
+            text = f"true {labels[i]}\npredicted {predicted[i]}"
             if confidence is not None:
                 text += f"\n{confidence[i]:.0%}"
         ax.set_title(text, fontsize=9)

@@ -7,5 +7,5 @@ from course_utils import repro
 matplotlib.use("Agg")
 repro.quiet_tensorflow()
 
-# Notebooks under tests/ are fixtures (e.g. exercise submissions), not lessons for nbval.
+# Notebooks under tests/ are fixtures (exercise submissions), not lessons for nbval.
 collect_ignore_glob = ["*.ipynb", "**/*.ipynb"]

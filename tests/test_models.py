@@ -26,6 +26,25 @@ def test_outputs_are_probabilities_for_each_image() -> None:
     assert (probs > 0).all()
 
 
+def test_rescaled_network_takes_grey_levels_and_gives_the_same_answers() -> None:
+    images = np.random.default_rng(0).integers(0, 256, (4, 28, 28), dtype=np.uint8)
+    plain, scaled = build_ann(), build_ann(rescale=True)
+    assert [layer.name for layer in scaled.layers] == [
+        "scale",
+        "flatten",
+        "hidden",
+        "output",
+    ]
+    assert scaled.count_params() == plain.count_params() == 79_510
+    scaled.set_weights(plain.get_weights())
+    np.testing.assert_allclose(
+        scaled.predict(images, verbose=0),
+        plain.predict(images.astype(np.float32) / 255, verbose=0),
+        rtol=1e-5,
+        atol=1e-7,
+    )
+
+
 def test_hidden_and_output_sizes_are_configurable() -> None:
     model = build_ann(n_hidden=32, n_output=3)
     assert model.output_shape == (None, 3)

@@ -36,7 +36,18 @@ def test_show_digits_draws_each_digit_with_its_label() -> None:
 
 def test_show_digits_titles_mistakes_with_prediction_and_confidence() -> None:
     fig = plots.show_digits(digits(2), [4, 7], predicted=[9, 1], confidence=[0.87, 0.5])
-    assert [ax.get_title() for ax in fig.axes] == ["true 4 → 9\n87%", "true 7 → 1\n50%"]
+    assert [ax.get_title() for ax in fig.axes] == [
+        "true 4\npredicted 9\n87%",
+        "true 7\npredicted 1\n50%",
+    ]
+
+
+def test_show_digits_leaves_room_for_longer_titles() -> None:
+    labels_only = plots.show_digits(digits(20), list(range(20)))
+    mistakes = plots.show_digits(
+        digits(20), list(range(20)), predicted=[0] * 20, confidence=[0.5] * 20
+    )
+    assert labels_only.get_size_inches()[1] < mistakes.get_size_inches()[1]
 
 
 @pytest.mark.parametrize(
