@@ -298,23 +298,22 @@ np.testing.assert_allclose(
 
 
 # %% [markdown]
-# Write it as a function, to build a fresh network for each training:
-
+# Every training from now on starts from a fresh network built this way, so the course
+# keeps it as a function: `models.build_ann(rescale=True)` puts a `Rescaling(1 / 255)`
+# layer named `scale` in front of the same three layers. Check that it computes what
+# the wrapped network computes, and that `Rescaling` adds no parameters:
 
 # %%
-def build_model():
-    """The course's network, with the division by 255 as its first layer."""
-    return keras.Sequential(
-        [
-            keras.Input(shape=(28, 28), name="image"),
-            keras.layers.Rescaling(1 / 255, name="scale"),
-            models.build_ann(),
-        ],
-        name="course_network",
-    )
+course_network = models.build_ann(rescale=True)
+course_network.summary()
 
-
-print(build_model().count_params(), "parameters: Rescaling adds none")
+# %%
+course_network.set_weights(model.get_weights())
+np.testing.assert_allclose(
+    course_network(train_x[:n_batch]), wrapped(train_x[:n_batch]), rtol=1e-6
+)
+assert course_network.count_params() == model.count_params() == 79_510
+del course_network, wrapped
 
 # %% [markdown]
 # ## 6. Train the course's network and test it
@@ -328,7 +327,7 @@ print(build_model().count_params(), "parameters: Rescaling adds none")
 
 # %%
 repro.set_seed(42)
-model = build_model()
+model = models.build_ann(rescale=True)
 initial_weights = model.get_weights()  # kept for the comparison in section 7
 
 model.compile(
@@ -399,7 +398,7 @@ assert test_accuracy >= 0.97
 
 # %%
 repro.set_seed(42)
-sgd_model = build_model()
+sgd_model = models.build_ann(rescale=True)
 sgd_model.set_weights(initial_weights)
 sgd_model.compile(
     optimizer=keras.optimizers.SGD(learning_rate=0.01),
@@ -462,7 +461,7 @@ assert test_accuracy > sgd_test_accuracy
 # of `float32`, and be converted to `float32` at every step.
 
 # %%
-hidden = model.get_layer("ann_784_100_10").get_layer("hidden")
+hidden = model.get_layer("hidden")
 print("scaled batches are", model.get_layer("scale").compute_dtype)
 print("the hidden layer's weights are", hidden.kernel.dtype)
 print(

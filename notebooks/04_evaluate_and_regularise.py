@@ -32,7 +32,8 @@
 #
 # **What you need**
 #
-# - Lesson 3, *Loss and optimizer*: the training recipe and `build_model`;
+# - Lesson 3, *Loss and optimizer*: the training recipe and
+#   `models.build_ann(rescale=True)`;
 # - about 1 minute to run top to bottom (it trains five networks), and 40 minutes to
 #   read;
 # - about 1 GB of free memory, most of it for TensorFlow itself.
@@ -68,25 +69,12 @@ import numpy as np
 from course_utils import data, models, plots
 
 # %% [markdown]
-# Load the digits as `uint8`, and build the network with the `build_model` function of
-# lesson 3 (section 5.2), copied here unchanged: a `Rescaling(1 / 255)` layer in front
-# of the course's network, so that training works on the 47 MB of bytes.
+# Load the digits as `uint8`, and build the network as lesson 3 did (section 5.2) with
+# `models.build_ann(rescale=True)`: a `Rescaling(1 / 255)` layer in front of the
+# course's network, so that training works on the 47 MB of bytes.
 
 # %%
 (train_x, train_y), (test_x, test_y) = data.load_mnist()
-
-
-# %%
-def build_model():
-    """The course's network, with the division by 255 as its first layer."""
-    return keras.Sequential(
-        [
-            keras.Input(shape=(28, 28), name="image"),
-            keras.layers.Rescaling(1 / 255, name="scale"),
-            models.build_ann(),
-        ],
-        name="course_network",
-    )
 
 
 # %% [markdown]
@@ -98,7 +86,7 @@ n_batch = 32
 n_epoch = 5
 
 repro.set_seed(42)
-model = build_model()
+model = models.build_ann(rescale=True)
 model.compile(
     optimizer="adam",
     loss="sparse_categorical_crossentropy",
@@ -324,7 +312,7 @@ def train_on_subset(model, callbacks=()):
 
 # %%
 repro.set_seed(42)
-plain, plain_history = train_on_subset(build_model())
+plain, plain_history = train_on_subset(models.build_ann(rescale=True))
 
 # %%
 val_loss = np.array(plain_history.history["val_loss"])
@@ -371,7 +359,7 @@ stop_early = keras.callbacks.EarlyStopping(
     monitor="val_loss", patience=3, restore_best_weights=True
 )
 repro.set_seed(42)
-stopped, stopped_history = train_on_subset(build_model(), [stop_early])
+stopped, stopped_history = train_on_subset(models.build_ann(rescale=True), [stop_early])
 n_stopped = len(stopped_history.history["val_loss"])
 print(f"stopped after epoch {n_stopped}, kept the weights of epoch {best_epoch}")
 
@@ -391,7 +379,7 @@ assert n_stopped == best_epoch + 3
 # **Dropout** switches off a random fraction of the hidden units at every training
 # step (here 20%), so that the network cannot rely on any one unit and must spread
 # what it learns. At test time all units are on. Add a `Dropout` layer after the
-# hidden layer; everything else stays as in `build_model`.
+# hidden layer; everything else stays as in `models.build_ann`.
 
 
 # %%
