@@ -37,7 +37,7 @@
 #
 # - Lessons 1 to 4: MNIST, the 784-100-10 network, training with Adam, reading
 #   mistakes;
-# - about 3 minutes to run top to bottom on a 2-core laptop (the CNN's training takes
+# - 1 to 3 minutes to run top to bottom on a 2-core laptop (the CNN's training takes
 #   most of it), and 30 minutes to read;
 # - about 1 GB of free memory: TensorFlow takes 0.6 GB, and this lesson keeps the
 #   images as bytes (section 3.1 explains why).
@@ -347,9 +347,9 @@ cnn.compile(
 history = cnn.fit(train_images, train_y, batch_size=n_batch, epochs=n_epoch, verbose=2)
 
 # %% [markdown]
-# Each epoch takes about 10 seconds on a 2-core laptop, some 10 times the course
-# network's second. It does 31 times the arithmetic (section 2.1), but large
-# convolutions keep the processor busier than the course network's small products.
+# Each epoch takes 5 to 10 seconds on a 2-core laptop, about 10 times the course
+# network's. It does 31 times the arithmetic (section 2.1), but large convolutions
+# keep the processor busier than the course network's small products.
 
 # %%
 # figure: the CNN's training loss and accuracy per epoch
