@@ -66,7 +66,7 @@ def test_tiny_run_reports_each_variant_with_sane_values(tmp_path: Path) -> None:
         assert 0 < v["first_epoch_s_median"] <= v["fit_s_max"]
         assert v["later_epoch_s_median"] is None  # one epoch only
     assert variants["a"]["input_dtype"] == "float64"
-    assert variants["b"]["input_dtype"] == "float32"
+    assert variants["b"]["input_dtype"] == "uint8"
 
     ratios = report["ratios"]
     medians = {n: v.get("fit_s_median") for n, v in variants.items()}
