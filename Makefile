@@ -10,8 +10,11 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 
 .PHONY: lab test test-fast refresh costs bench student grade lint format clean
 
+# JupyterLab refuses to run as root unless told to (containers often run as root).
+LAB_ARGS ?= $(if $(filter 0,$(shell id -u)),--allow-root)
+
 lab: $(LAB_STAMP)  ## Create the environment and open JupyterLab on lesson 1
-	$(BIN)/jupyter lab notebooks/01_explore_mnist.ipynb
+	$(BIN)/jupyter lab $(LAB_ARGS) notebooks/01_explore_mnist.ipynb
 
 test: $(TEST_STAMP)  ## Create the environment and run every test, notebooks included
 	$(BIN)/python -m pytest tests notebooks/[0-9]*.ipynb --nbval --nbval-current-env \
