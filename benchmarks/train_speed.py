@@ -11,14 +11,18 @@ b. the course's way, as lesson 3 does: the uint8 images of ``data.load_mnist()``
    ``compile(..., steps_per_execution=100)``;
 c. with a plain PyTorch loop of the same network and optimiser (Adam with Keras's
    defaults: learning rate 1e-3, epsilon 1e-7), data shuffled every epoch. PyTorch is
-   optional: when it is not installed, (c) is reported as skipped.
+   optional: when it is not installed, (c) is reported as skipped;
+d. as (b), compiled by XLA (``jit_compile=True``). Keras refuses XLA while TensorFlow's
+   op determinism is on (it warns and falls back), so (d) seeds without it; every run's
+   weights are hashed, and the report says whether repeated runs of (b) and (d) on this
+   machine end with the same weights.
 
 Each training runs in a fresh Python process, so that its peak memory can be read, and
-the three alternate (a, b, c, a, b, c, ...) so that a change of load on the machine hits
-them alike. The script prints a markdown table of medians, minima and maxima, the
-ratios b/a and b/c of the medians, and a lower bound on the time: the arithmetic of the
-training (floating-point operations) divided by the speed at which this CPU multiplies
-matrices of the training's shapes.
+the variants alternate (a, b, c, d, a, b, c, d, ...) so that a change of load on the
+machine hits them alike. The script prints a markdown table of medians, minima and
+maxima, the ratios b/a, b/c, d/b and d/c of the medians, and a lower bound on the
+time: the arithmetic of the training (floating-point operations) divided by the speed
+at which this CPU multiplies matrices of the training's shapes.
 
 Usage::
 
@@ -30,6 +34,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import platform
@@ -52,9 +57,10 @@ VARIANTS = {
     "a": "naive: float64 `train_x / 255.0`, default compile",
     "b": "course (lesson 3): uint8 + Rescaling, steps_per_execution=100",
     "c": "plain PyTorch loop, float32",
+    "d": "course + XLA: as (b), jit_compile=True, op determinism off",
 }
 RESULT_PREFIX = "RESULT "
-TARGETS = {"b/a": 0.40, "b/c": 0.90, "accuracy_b": 0.97}
+TARGETS = {"b/a": 0.40, "b/c": 0.90, "d/c": 1.0, "accuracy_b": 0.97}
 
 
 # --------------------------------------------------------------------------- children
@@ -71,7 +77,7 @@ def peak_rss_mb() -> float:
 
 
 def train_keras(variant: str, args: argparse.Namespace) -> dict[str, Any]:
-    """Train with Keras the naive way (a) or the course's way (b)."""
+    """Train with Keras the naive way (a), the course's way (b) or with XLA (d)."""
     from course_utils import repro
 
     repro.quiet_tensorflow()
@@ -79,7 +85,8 @@ def train_keras(variant: str, args: argparse.Namespace) -> dict[str, Any]:
 
     from course_utils import data, models
 
-    repro.set_seed(args.seed)
+    # Keras silently drops jit_compile while op determinism is on.
+    repro.set_seed(args.seed, deterministic=variant != "d")
     (train_x, train_y), (test_x, test_y) = data.load_mnist()
     if variant == "a":
         train_x, test_x = train_x / 255.0, test_x / 255.0
@@ -87,7 +94,7 @@ def train_keras(variant: str, args: argparse.Namespace) -> dict[str, Any]:
         compile_options: dict[str, Any] = {}
     else:
         model = models.build_ann(rescale=True)
-        compile_options = {"steps_per_execution": 100}
+        compile_options = {"steps_per_execution": 100, "jit_compile": variant == "d"}
     train_x, train_y = train_x[: args.train_size], train_y[: args.train_size]
 
     model.compile(
@@ -111,7 +118,11 @@ def train_keras(variant: str, args: argparse.Namespace) -> dict[str, Any]:
     )
     fit_s = time.perf_counter() - start
     _, accuracy = model.evaluate(test_x, test_y, verbose=0)
+    digest = hashlib.sha256()
+    for weights in model.get_weights():
+        digest.update(np.ascontiguousarray(weights).tobytes())
     return {
+        "weights_sha256": digest.hexdigest(),
         "fit_s": fit_s,
         "epoch_s": np.diff([start, *epoch_ends]).tolist(),
         "test_accuracy": float(accuracy),
@@ -355,6 +366,10 @@ def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
         "peak_rss_mb": max(r["peak_rss_mb"] for r in runs),
         "input_dtype": runs[0]["input_dtype"],
     }
+    digests = {r.get("weights_sha256") for r in runs}
+    if None not in digests:
+        # Same seed, same machine: did every run end with the same weights?
+        summary["same_weights_every_run"] = len(digests) == 1
     if "torch_threads" in runs[0]:
         summary["torch_threads"] = runs[0]["torch_threads"]
     return summary
@@ -362,7 +377,7 @@ def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
 
 def benchmark(args: argparse.Namespace) -> dict[str, Any]:
     """Run every variant ``repeats`` times, alternating, and gather the results."""
-    variants = [v for v in "abc" if v in args.variants]
+    variants = [v for v in "abcd" if v in args.variants]
     machine = describe_machine()
     load_before = load_average()
     # Small products run best on one thread, and a loaded machine makes several
@@ -407,7 +422,12 @@ def benchmark(args: argparse.Namespace) -> dict[str, Any]:
             "torch_threads": args.torch_threads or None,
         },
         "variants": {v: {"description": VARIANTS[v], **s} for v, s in summary.items()},
-        "ratios": {"b/a": ratio("b", "a"), "b/c": ratio("b", "c")},
+        "ratios": {
+            "b/a": ratio("b", "a"),
+            "b/c": ratio("b", "c"),
+            "d/b": ratio("d", "b"),
+            "d/c": ratio("d", "c"),
+        },
         "arithmetic": {
             "gflop_per_epoch": flops / 1e9,
             "gflop_total": total / 1e9,
@@ -430,7 +450,8 @@ def to_markdown(report: dict[str, Any]) -> str:
     lines = [
         f"Training the course model {settings['epochs']} epochs on "
         f"{settings['train_size']:,} images, batch {settings['batch_size']}, "
-        f"{settings['repeats']} repeats alternating a, b, c, each in a fresh process.",
+        f"{settings['repeats']} repeats alternating the variants, each in a fresh "
+        "process.",
         "",
         f"Machine: {machine['cpu']}, {machine['cores']} cores "
         f"({machine['usable_cores']} usable); load average (1, 5, 15 min) "
@@ -438,32 +459,35 @@ def to_markdown(report: dict[str, Any]) -> str:
         f"after. {versions}.",
         "",
         "| variant | fit s (median) | min | max | 1st epoch s | later epochs s/epoch "
-        "| test accuracy | peak RSS MB |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| test accuracy | peak RSS MB | same weights every run |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
+    same = {True: "yes", False: "no"}
     for name, v in report["variants"].items():
         label = f"({name}) {v['description']}"
         if "torch_threads" in v:
             label += f", {v['torch_threads']} thread(s)"
         if v["status"] != "ok":
-            lines.append(f"| {label} | skipped: {v['reason']} | | | | | | |")
+            lines.append(f"| {label} | skipped: {v['reason']} | | | | | | | |")
             continue
         later = v["later_epoch_s_median"]
         lines.append(
             f"| {label} | {v['fit_s_median']:.2f} | {v['fit_s_min']:.2f} | "
             f"{v['fit_s_max']:.2f} | {v['first_epoch_s_median']:.2f} | "
             f"{'n/a' if later is None else f'{later:.2f}'} | "
-            f"{v['test_accuracy_median']:.4f} | {v['peak_rss_mb']:.0f} |"
+            f"{v['test_accuracy_median']:.4f} | {v['peak_rss_mb']:.0f} | "
+            f"{same.get(v.get('same_weights_every_run'), 'n/a')} |"
         )
     arithmetic = report["arithmetic"]
     lines.append(
         f"| lower bound: {arithmetic['gflop_total']:.1f} GFLOP at "
         f"{arithmetic['gemm_gflops_training_shapes']:.1f} GFLOP/s | "
         f"{arithmetic['lower_bound_s']:.2f} | | | | "
-        f"{arithmetic['lower_bound_s'] / settings['epochs']:.2f} | | |"
+        f"{arithmetic['lower_bound_s'] / settings['epochs']:.2f} | | | |"
     )
     lines.append("")
-    for key, target in (("b/a", TARGETS["b/a"]), ("b/c", TARGETS["b/c"])):
+    for key in ("b/a", "b/c", "d/c"):
+        target = TARGETS[key]
         value = report["ratios"][key]
         shown = "n/a (a variant was skipped or not run)"
         if value is not None:
@@ -505,7 +529,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="time spent measuring each matrix-product rate (default 1)",
     )
     parser.add_argument(
-        "--variants", default="abc", help="which of a, b, c to run (default abc)"
+        "--variants", default="abcd", help="which of a, b, c, d to run (default abcd)"
     )
     parser.add_argument(
         "--out",
@@ -522,7 +546,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be at least 1")
     if not args.variants or set(args.variants) - set(VARIANTS):
-        parser.error(f"--variants takes letters from abc, got {args.variants!r}")
+        parser.error(f"--variants takes letters from abcd, got {args.variants!r}")
     return args
 
 

@@ -51,7 +51,7 @@ def test_tiny_run_reports_each_variant_with_sane_values(tmp_path: Path) -> None:
 
     assert report["settings"]["train_size"] == 2000
     variants = report["variants"]
-    assert set(variants) == {"a", "b", "c"}
+    assert set(variants) == {"a", "b", "c", "d"}
     expected_c = "ok" if torch_installed() else "skipped"
     assert variants["c"]["status"] == expected_c
     for name, v in variants.items():
@@ -67,10 +67,15 @@ def test_tiny_run_reports_each_variant_with_sane_values(tmp_path: Path) -> None:
         assert v["later_epoch_s_median"] is None  # one epoch only
     assert variants["a"]["input_dtype"] == "float64"
     assert variants["b"]["input_dtype"] == "uint8"
+    assert variants["d"]["input_dtype"] == "uint8"
+    # One run each: its weights trivially match themselves; the key must be there.
+    assert variants["b"]["same_weights_every_run"] is True
+    assert variants["d"]["same_weights_every_run"] is True
 
     ratios = report["ratios"]
     medians = {n: v.get("fit_s_median") for n, v in variants.items()}
     assert ratios["b/a"] == pytest.approx(medians["b"] / medians["a"])
+    assert ratios["d/b"] == pytest.approx(medians["d"] / medians["b"])
     if expected_c == "ok":
         assert ratios["b/c"] == pytest.approx(medians["b"] / medians["c"])
     else:
@@ -83,7 +88,7 @@ def test_tiny_run_reports_each_variant_with_sane_values(tmp_path: Path) -> None:
     assert arithmetic["gemm_gflops_training_shapes"] > 0
     assert 0 < arithmetic["lower_bound_s"] < medians["b"]
 
-    for name in "abc":
+    for name in "abcd":
         assert f"| ({name}) " in table
     assert f"{medians['b']:.2f}" in table
     assert f"ratio b/a of the medians: {ratios['b/a']:.3f}" in table
@@ -112,3 +117,17 @@ def test_pytorch_variant_is_reported_as_skipped_when_torch_is_missing(
     assert report["ratios"]["b/c"] is None
     assert "| (c) plain PyTorch loop, float32 | skipped" in table
     assert "ratio b/c of the medians: n/a" in table
+
+
+def test_repeated_runs_of_the_course_training_end_with_the_same_weights(
+    tmp_path: Path,
+) -> None:
+    report, table = run_benchmark(
+        tmp_path / "bench.json", "--variants", "bd", "--repeats", "2"
+    )
+
+    for name in "bd":
+        variant = report["variants"][name]
+        assert variant["runs"] == 2
+        assert variant["same_weights_every_run"] is True, f"({name}) is not seeded"
+    assert "same weights every run" in table
