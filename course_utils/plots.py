@@ -7,6 +7,7 @@ Jupyter shows the figure twice.
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Mapping, Sequence
 
 import matplotlib.pyplot as plt
@@ -81,9 +82,21 @@ def show_digits(
     n_cols = min(n_cols, n)
     n_rows = -(-n // n_cols)
     title_lines = 1 + (predicted is not None) + (confidence is not None)
+    width = 1.2 * n_cols
+    if title:
+        # Wrap a long figure title to the grid's width, so that it never runs off a
+        # narrow grid; each of its lines takes a strip of the figure's height.
+        title = "\n".join(textwrap.wrap(title, width=max(int(width / 0.11), 12)))
+    title_height = 0.3 * (title.count("\n") + 1) if title else 0.0
     row_height = 1.25 + 0.2 * title_lines  # room for each row's titles
+    # The constrained layout sizes the figure title, the digits' titles and the digits
+    # together, so that no title overlaps another or a digit.
     fig, axes = plt.subplots(
-        n_rows, n_cols, figsize=(1.2 * n_cols, row_height * n_rows), squeeze=False
+        n_rows,
+        n_cols,
+        figsize=(width, row_height * n_rows + title_height),
+        squeeze=False,
+        layout="constrained",
     )
     for i, ax in enumerate(axes.flat):
         if i >= n:
@@ -100,7 +113,6 @@ def show_digits(
         ax.set_title(text, fontsize=9)
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
     return fig
 
 

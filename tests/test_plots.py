@@ -50,6 +50,52 @@ def test_show_digits_leaves_room_for_longer_titles() -> None:
     assert labels_only.get_size_inches()[1] < mistakes.get_size_inches()[1]
 
 
+def title_boxes_overlap(fig) -> list[tuple[str, str]]:
+    """The pairs of texts (titles, or a title and a digit) that overlap when drawn."""
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    titles = [ax.title for ax in fig.axes] + [fig._suptitle]
+    boxes = {
+        repr(t.get_text()): t.get_window_extent(renderer)
+        for t in titles
+        if t is not None and t.get_text()
+    }
+    boxes |= {
+        f"digit {i}": ax.get_window_extent(renderer) for i, ax in enumerate(fig.axes)
+    }
+    names = list(boxes)
+    return [
+        (a, b)
+        for i, a in enumerate(names)
+        for b in names[i + 1 :]
+        if not (a.startswith("digit") and b.startswith("digit"))
+        and boxes[a].overlaps(boxes[b])
+    ]
+
+
+@pytest.mark.parametrize(("n", "n_cols"), [(10, 10), (20, 10), (12, 5), (3, 10)])
+def test_show_digits_mistake_titles_overlap_nothing(n: int, n_cols: int) -> None:
+    fig = plots.show_digits(
+        digits(n),
+        [7] * n,
+        predicted=[2] * n,
+        confidence=[0.99] * n,
+        n_cols=n_cols,
+        title="The 10 most confident of the 250 mistakes, sorted by confidence",
+    )
+    assert title_boxes_overlap(fig) == []
+    canvas = fig.bbox
+    suptitle = fig._suptitle.get_window_extent(fig.canvas.get_renderer())
+    assert canvas.x0 <= suptitle.x0 and suptitle.x1 <= canvas.x1  # not cut off
+
+
+def test_overlap_check_sees_titles_that_overlap() -> None:
+    fig, (left, right) = plt.subplots(1, 2, figsize=(1.5, 1.5))
+    left.set_title("a title far too long for its narrow axes")
+    right.set_title("another")
+    assert title_boxes_overlap(fig) != []
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
