@@ -31,10 +31,9 @@
 #
 # **What you need**
 #
-# - the course environment (`make lab`); this is the first lesson, so nothing before it;
+# - the course environment; this is the first lesson, so nothing before it;
 # - under 20 seconds to run top to bottom, and about 20 minutes to read;
-# - about 0.9 GB of memory: half of it for TensorFlow, 188 MB for the scaled
-#   training images.
+# - under 1 GB of memory, half of it for TensorFlow.
 #
 # **What you'll do**
 #
@@ -45,6 +44,9 @@
 # 5. Scale the grey levels to [0, 1] and measure their statistics.
 # 6. Average the images of each digit.
 # 7. Flatten an image into 784 numbers, the way the model does.
+#
+# Sections 8 and 9, *Under the hood*, are optional: how the course knows its copy of
+# MNIST is the real one, and what the arrays cost in memory.
 
 # %% [markdown]
 # ## 1. Meet MNIST
@@ -64,7 +66,7 @@
 # - each digit was scaled to fit a 20 × 20 box, anti-aliased (which creates the grey
 #   levels) and centred in a **28 × 28** image;
 # - each pixel is a **grey level from 0 (background) to 255 (ink)**, and each image has
-#   a label, the digit 0..9 the writer was asked to write.
+#   a label $y$, the digit 0..9 the writer was asked to write.
 #
 # The course ships the whole database inside `course_utils`, so nothing is downloaded.
 
@@ -88,7 +90,8 @@ from course_utils import data, plots
 
 # %% [markdown]
 # `data.load_mnist()` returns two pairs, `(images, labels)` for training and for
-# testing, exactly as `keras.datasets.mnist.load_data()` would.
+# testing, exactly as `keras.datasets.mnist.load_data()` would. It also checks that
+# the file holds the real MNIST (section 8 shows how).
 
 # %%
 (train_x, train_y), (test_x, test_y) = data.load_mnist()
@@ -115,23 +118,6 @@ assert train_x.min() == 0 and train_x.max() == 255
 # %%
 print("first 10 training labels:", train_y[:10])
 print("first 10 test labels:    ", test_y[:10])
-
-# %% [markdown]
-# ### 2.2 Trust the data because it is checked
-#
-# A file can be cut short by a failed copy, or replaced by another "MNIST" that is
-# subtly different. So `load_mnist()` computes a SHA-256 digest (a fingerprint) of each
-# of the four arrays and compares it with the digest of the real MNIST. Any difference,
-# even in one pixel, raises an error that names the file and the fix. You can redo the
-# check yourself:
-
-# %%
-shape, digest = data.EXPECTED["x_train"]
-print(f"expected x_train: {shape}, digest {digest[:16]}…")
-print(f"your train_x:     {train_x.shape}, digest {data.array_digest(train_x)[:16]}…")
-
-# %%
-assert data.array_digest(train_x) == digest
 
 # %% [markdown]
 # ## 3. Look at the digits
@@ -170,6 +156,9 @@ plt.show()
 with np.printoptions(linewidth=120):
     print(digit)
 
+# %%
+assert digit.max() == 255 and np.mean(digit == 0) > 0.5
+
 # %% [markdown]
 # ### 3.3 Look at many digits
 #
@@ -193,6 +182,9 @@ plt.show()
 #
 # If one digit were rare, a model could ignore it and still look good. Count how many
 # images each class has with `np.bincount`, which counts the 0s, the 1s, … the 9s.
+#
+# **Predict, then run:** 60,000 images and 10 classes; if the classes were exactly
+# balanced, how many images would each have? Then look at the real counts.
 
 # %%
 train_counts = np.bincount(train_y, minlength=10)
@@ -229,8 +221,19 @@ plt.show()
 
 # %% [markdown]
 # The classes are nearly balanced: from 9.0% (the 5s) to 11.2% (the 1s) of the
-# training set, and the test set has the same mix. A model that always answered "1"
-# would be right only about 11% of the time.
+# training set, and the test set has the same mix, from 8.9% to 11.3%. A model that
+# always answered "1" would be right on only about 11% of the test images.
+
+# %%
+train_share = train_counts / train_counts.sum()
+test_share = test_counts / test_counts.sum()
+print(f"training: {train_share.min():.1%} to {train_share.max():.1%}")
+print(f"test:     {test_share.min():.1%} to {test_share.max():.1%}")
+print(f'always "1" on the test set: {np.mean(test_y == 1):.1%} right')
+
+# %%
+assert train_share.argmin() == 5 and train_share.argmax() == 1
+assert test_share.argmin() == 5 and test_share.argmax() == 1
 
 # %% [markdown]
 # ## 5. Scale the grey levels to [0, 1]
@@ -239,19 +242,10 @@ plt.show()
 # are small, around 0 to 1: large inputs make large outputs and large, unstable
 # updates. So divide every grey level by 255.
 #
-# Which float type? NumPy's default is `float64`, 8 bytes a number. Keras computes in
-# `float32`, 4 bytes, whose 7 significant digits are far more than 256 grey levels
-# need. Compute what the 47 million training pixels cost in each type:
-
-# %%
-n_pixels = train_x.size
-for dtype in (np.uint8, np.float32, np.float64):
-    megabytes = n_pixels * np.dtype(dtype).itemsize / 1e6
-    print(f"{np.dtype(dtype).name:>8}: {megabytes:4.0f} MB")
-
-# %% [markdown]
-# `float64` would take 376 MB for a copy Keras would convert to `float32` anyway. So
-# convert to `float32` first, then divide. Try it on the digit of section 3:
+# Keras computes in `float32`, whose 7 significant digits are far more than 256 grey
+# levels need, so convert to `float32` first, then divide. (NumPy's default would be
+# `float64`, twice the memory: section 9 counts the megabytes.) Try it on the digit of
+# section 3:
 
 # %%
 scaled_digit = digit.astype(np.float32) / 255
@@ -266,19 +260,17 @@ print("scaled:     ", scaled_digit[10, 9:16].round(3), scaled_digit.dtype)
 np.testing.assert_array_equal(data.scale_images(digit), scaled_digit)
 
 # %% [markdown]
-# Scale both sets. Assigning the results to the same names lets Python free the
-# `uint8` arrays, once nothing else points into them: `digit` is a *view* of
-# `train_x`, not a copy, so delete it first.
+# Scale both sets. (`digit` is a window onto `train_x`, so delete it first: then
+# Python can free the `uint8` images once `train_x` names the scaled ones.)
 
 # %%
 del digit, scaled_digit
 train_x = data.scale_images(train_x)
 test_x = data.scale_images(test_x)
-print(train_x.dtype, f"{train_x.nbytes / 1e6:.0f} MB", train_x.min(), train_x.max())
+print(train_x.dtype, train_x.min(), train_x.max())
 
 # %%
 assert train_x.dtype == test_x.dtype == np.float32
-assert train_x.nbytes == 188_160_000
 assert train_x.min() == 0.0 and train_x.max() == 1.0
 
 # %% [markdown]
@@ -288,60 +280,33 @@ assert train_x.min() == 0.0 and train_x.max() == 1.0
 # %% [markdown]
 # ### 5.1 Measure the pixel statistics
 #
-# Over all $N$ = 47 million training pixels $x_1, \dots, x_N$, the mean grey level is
-# $\mu = 0.1307$ and the standard deviation $\sigma = 0.3081$; on the 0..255 scale
-# that is 33.3184 and 78.5675. You will meet these two numbers in many MNIST programs,
-# which use them to standardise the inputs.
-#
-# `train_x.std()` would compute them, but it first builds $x_i - \mu$ for every pixel:
-# a second 188 MB array. The same $\sigma$ follows from two sums, with no copy:
+# Over all $N$ = 47 million training pixels $x_1, \dots, x_N$, the mean grey level
+# and the standard deviation are
 #
 # $$
 # \mu = \frac{1}{N}\sum_{i=1}^{N} x_i, \qquad
-# \sigma = \sqrt{\frac{1}{N}\sum_{i=1}^{N} x_i^2 - \mu^2} .
+# \sigma = \sqrt{\frac{1}{N}\sum_{i=1}^{N} (x_i - \mu)^2} .
 # $$
 #
-# `np.einsum("nij,nij->n", x, x)` multiplies each pixel by itself and adds up the 784
-# squares of each image, without storing the squares.
-
-
-# %%
-def pixel_std(images: np.ndarray) -> float:
-    """Return the standard deviation of all pixels, from sums (no copy of images)."""
-    mean = images.mean(dtype=np.float64)
-    squares = np.einsum("nij,nij->n", images, images)
-    return float(np.sqrt(squares.mean(dtype=np.float64) / (28 * 28) - mean**2))
-
-
-# %% [markdown]
-# Check it against `np.std` on the test images, where a temporary copy costs only
-# 31 MB:
-
-# %%
-print(f"pixel_std: {pixel_std(test_x):.6f}   np.std: {test_x.std():.6f}")
-
-# %%
-np.testing.assert_allclose(pixel_std(test_x), test_x.std(), rtol=1e-5)
-
-# %% [markdown]
-# Now measure the training set:
+# You will meet their values, $\mu = 0.1307$ and $\sigma = 0.3081$ (33.3184 and
+# 78.5675 on the 0..255 scale), in many MNIST programs, which use them to standardise
+# the inputs. Compute them:
 
 # %%
 pixel_mean = train_x.mean(dtype=np.float64)
-train_std = pixel_std(train_x)
-print(f"scaled to [0, 1]: mean {pixel_mean:.4f}, std {train_std:.4f}")
-print(f"on 0..255:        mean {255 * pixel_mean:.4f}, std {255 * train_std:.4f}")
+pixel_std = float(train_x.std())
+print(f"scaled to [0, 1]: mean {pixel_mean:.4f}, std {pixel_std:.4f}")
+print(f"on 0..255:        mean {255 * pixel_mean:.4f}, std {255 * pixel_std:.4f}")
 
 # %%
 np.testing.assert_allclose(pixel_mean, 0.1307, atol=5e-5)
-np.testing.assert_allclose(train_std, 0.3081, atol=5e-5)
+np.testing.assert_allclose(pixel_std, 0.3081, atol=5e-5)
 np.testing.assert_allclose(255 * pixel_mean, 33.3184, atol=1e-3)
-np.testing.assert_allclose(255 * train_std, 78.5675, atol=1e-3)
+np.testing.assert_allclose(255 * pixel_std, 78.5675, atol=1e-3)
 
 # %% [markdown]
 # The mean is low because most pixels are background. Count the pixels that are not
-# 0 with `np.count_nonzero`, which, unlike `train_x == 0`, makes no 47 MB array of
-# answers:
+# 0 with `np.count_nonzero`:
 
 # %%
 background = 1 - np.count_nonzero(train_x) / train_x.size
@@ -369,8 +334,27 @@ plt.show()
 
 # %% [markdown]
 # Every average is still recognisable: the writers agree on the broad shape, and the
-# centring puts it in the same place. Where the averages overlap (a 3, a 5 and an 8
-# share a lot of pixels) the network will have to look harder.
+# centring puts it in the same place. Some averages share many pixels, and there the
+# network will have to look harder. Measure how alike two averages are with the cosine
+# of the angle between them as vectors of 784 numbers (1 means the same picture up to
+# brightness), and list the three most alike pairs:
+
+# %%
+unit = mean_images.reshape(10, 784)
+unit = unit / np.linalg.norm(unit, axis=1, keepdims=True)
+cosine = unit @ unit.T
+pairs = sorted(
+    ((cosine[a, b], a, b) for a in range(10) for b in range(a + 1, 10)), reverse=True
+)
+for similarity, a, b in pairs[:3]:
+    print(f"{a} and {b}: {similarity:.3f}")
+
+# %%
+assert [(int(a), int(b)) for _, a, b in pairs[:3]] == [(4, 9), (5, 8), (3, 5)]
+
+# %% [markdown]
+# The 4 and the 9 are the most alike (a closed 4 is nearly a 9), then the 5 and the 8,
+# and the 3 and the 5.
 
 # %% [markdown]
 # ## 7. Flatten an image into 784 numbers
@@ -383,6 +367,8 @@ plt.show()
 #
 # You can do the same in NumPy with `reshape`. The `-1` tells NumPy to work out the
 # number of images itself.
+#
+# **Predict, then run:** what shape will `train_x.reshape(-1, 784)` have?
 
 # %%
 flat_x = train_x.reshape(-1, 784)
@@ -390,11 +376,10 @@ print(train_x.shape, "→", flat_x.shape)
 
 # %%
 assert flat_x.shape == (60000, 784)
-assert np.shares_memory(flat_x, train_x)
 
 # %% [markdown]
-# `np.shares_memory` says that no pixel was copied: the flat view reads the same
-# memory, row after row. So numbers 28 to 55 of image 5 are its second row:
+# The 784 numbers of an image are its rows, one after the other. So numbers 28 to 55
+# of image 5 are its second row:
 
 # %%
 np.testing.assert_array_equal(flat_x[5, 28:56], train_x[5, 1])
@@ -421,24 +406,94 @@ except ValueError as error:
     print("ValueError:", error)
 
 # %% [markdown]
+# ## 8. Under the hood: check that the data is MNIST (optional)
+#
+# A file can be cut short by a failed copy, or replaced by another "MNIST" that is
+# subtly different. So `load_mnist()` computes a SHA-256 digest (a fingerprint) of each
+# of the four arrays and compares it with the digest of the real MNIST. Any difference,
+# even in one pixel, raises an error that names the file and the fix. Redo the check
+# yourself on the training images, reloaded as `uint8`:
+
+# %%
+(raw_x, _), _ = data.load_mnist()
+shape, digest = data.EXPECTED["x_train"]
+print(f"expected x_train: {shape}, digest {digest[:16]}…")
+print(f"your images:      {raw_x.shape}, digest {data.array_digest(raw_x)[:16]}…")
+
+# %%
+assert data.array_digest(raw_x) == digest
+raw_x[0, 0, 0] = 1  # change one pixel of one image
+assert data.array_digest(raw_x) != digest
+del raw_x
+
+# %% [markdown]
+# ## 9. Under the hood: what the arrays cost in memory (optional)
+#
+# Each `uint8` grey level takes 1 byte, a `float32` number 4 and a `float64` number 8.
+# For the 47 million training pixels:
+
+# %%
+n_pixels = train_x.size
+for dtype in (np.uint8, np.float32, np.float64):
+    megabytes = n_pixels * np.dtype(dtype).itemsize / 1e6
+    print(f"{np.dtype(dtype).name:>8}: {megabytes:4.0f} MB")
+
+# %%
+assert train_x.nbytes == 188_160_000
+
+# %% [markdown]
+# That is why section 5 converts to `float32` before dividing: a `float64` copy would
+# take 376 MB, only for Keras to convert it to `float32` again.
+#
+# `reshape` in section 7 copied nothing: `flat_x` is a *view* that reads the same
+# memory as `train_x`, row after row, which `np.shares_memory` confirms.
+
+# %%
+assert np.shares_memory(flat_x, train_x)
+
+# %% [markdown]
+# `train_x.std()` in section 5.1 builds $x_i - \mu$ for every pixel, a second
+# 188 MB array, for a moment. The same $\sigma$ follows from two sums, with no copy:
+#
+# $$
+# \sigma = \sqrt{\frac{1}{N}\sum_{i=1}^{N} x_i^2 - \mu^2} .
+# $$
+#
+# `np.einsum("nij,nij->n", x, x)` multiplies each pixel by itself and adds up the 784
+# squares of each image, without storing the squares.
+
+
+# %%
+def std_from_sums(images: np.ndarray) -> float:
+    """Return the standard deviation of all pixels, from sums (no copy of images)."""
+    mean = images.mean(dtype=np.float64)
+    squares = np.einsum("nij,nij->n", images, images)
+    return float(np.sqrt(squares.mean(dtype=np.float64) / (28 * 28) - mean**2))
+
+
+# %%
+print(f"from sums: {std_from_sums(train_x):.5f}   np.std: {pixel_std:.5f}")
+
+# %%
+np.testing.assert_allclose(std_from_sums(train_x), pixel_std, rtol=1e-5)
+
+# %% [markdown]
 # ## What you learned
 #
 # - MNIST is 70,000 handwritten digits re-mixed from two NIST databases: 60,000 for
 #   training and 10,000 for testing, with about 10% of each digit in both.
-# - Each image is a 28 × 28 grid of grey levels 0..255 (`uint8`); `load_mnist()`
-#   checks every array against MNIST's SHA-256 digests.
-# - You scale the grey levels to [0, 1] in `float32`: 188 MB for the training images,
-#   half of what `float64` would take. Their mean is 0.1307 and their standard
-#   deviation 0.3081.
+# - Each image is a 28 × 28 grid of grey levels 0..255 (`uint8`), with a label
+#   $y$ from 0 to 9.
+# - You scale the grey levels to [0, 1] in `float32`, the type Keras computes in.
+#   Their mean is 0.1307 and their standard deviation 0.3081.
 # - The arrays stay (n, 28, 28); flattening to 784 numbers, row after row, is the
 #   model's first layer, `Flatten`.
 #
 # ## Try it yourself
 #
-# - Do the graded exercise **`01_explore_mnist`** in `notebooks/exercises` (10 points;
-#   `make student` writes your copy to `notebooks/exercises/release/01_explore_mnist/`):
-#   scale and flatten images, count labels, find the rarest digit and average the
-#   images of one digit.
+# - Do **Exercise 1: Explore MNIST** (10 points), which your instructor gives you:
+#   part 1 scales and flattens images, part 2 counts the labels, part 3 finds the
+#   rarest digit and part 4 averages the images of one digit.
 # - Find the training image of each class that is farthest from its class average:
 #   with `mean_images`, sum `np.abs(train_x[train_y == d] - mean_images[d])` over
 #   each image's pixels, and draw the image with the largest sum for every class with
