@@ -1,0 +1,268 @@
+"""Grade one submission: rebuild, run in the sandbox, score; write the results.
+
+The work is split so that a submission can only fail itself and only the grader writes
+the gradebook:
+
+- :func:`prepare` (grader process) reads the gradebook, the release and the submitted
+  notebook's text into a :class:`Job`: plain data, so a worker on another machine needs
+  neither the gradebook nor ``submitted/``;
+- :func:`grade` (a worker) rebuilds the notebook, runs it with
+  :func:`grader.execute.run_notebook` in sandboxed kernels and returns an
+  :class:`Outcome`; whatever the submission does, it returns (a failure is a reason);
+- :func:`record` (grader process) writes ``autograded/<student>/<assignment>/`` and the
+  scores, from the gradebook's points, to ``gradebook.db``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import threading
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+from nbgrader.api import Gradebook, MissingEntry
+
+from grader import sandbox
+from grader.submission import (
+    Submission,
+    SubmissionError,
+    gradebook_cells,
+    read_release,
+    read_text,
+    rebuild,
+)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How every submission is run (the same for all of them)."""
+
+    cell_timeout: float = 60
+    total_timeout: float = 300
+    output_limit: int = 100_000
+    limits: sandbox.Limits = field(default_factory=sandbox.Limits)
+    sandboxed: bool = True
+
+
+@dataclass
+class Job:
+    """Everything a worker needs to grade one submission (plain data)."""
+
+    student: str
+    assignment: str
+    notebook: str
+    text: str | None
+    error: str | None
+    sha256: str
+    known: dict
+    release: dict
+
+
+@dataclass
+class Outcome:
+    """What grading one submission gave.
+
+    ``status`` is ``"graded"`` (every test ran, or the notebook failed in a way that is
+    the student's: a timeout, the memory cap) or ``"failed"`` (it could not run at all:
+    an unreadable notebook, the sandbox refused). ``scores`` maps each test cell's
+    grade_id to the points earned; ``failed_tests`` its short message.
+    """
+
+    student: str
+    assignment: str
+    notebook: str
+    status: str
+    reason: str | None
+    scores: dict[str, float]
+    max_scores: dict[str, float]
+    failed_tests: dict[str, str]
+    notes: list[str]
+    sha256: str
+    seconds: float
+    peak_memory: dict[str, int]
+    executed: str | None
+
+    @property
+    def score(self) -> float:
+        return sum(self.scores.values())
+
+    @property
+    def max_score(self) -> float:
+        return sum(self.max_scores.values())
+
+
+def sha256(text: str | None) -> str:
+    return hashlib.sha256((text or "").encode()).hexdigest()
+
+
+def prepare(course: Path, submission: Submission, gradebook: Gradebook) -> Job:
+    """Read what grading ``submission`` needs, in the grader process."""
+    text = error = None
+    try:
+        if submission.path is None:
+            raise SubmissionError(f"no {submission.notebook}.ipynb was handed in")
+        text = read_text(submission.path)
+    except SubmissionError as problem:
+        error = str(problem)
+    try:
+        known = gradebook_cells(gradebook, submission.notebook, submission.assignment)
+    except MissingEntry:
+        known, error = {}, f"the gradebook has no notebook {submission.notebook}"
+    release = read_release(course, submission.assignment, submission.notebook)
+    return Job(
+        submission.student,
+        submission.assignment,
+        submission.notebook,
+        text,
+        error,
+        sha256(text),
+        known,
+        dict(release),
+    )
+
+
+def _max_scores(known: dict) -> dict[str, float]:
+    return {
+        grade_id: info["meta"]["points"]
+        for grade_id, info in known.items()
+        if info["meta"]["grade"] and info["cell_type"] == "code"
+    }
+
+
+def _explain(failure: str | None, oom: bool, limits: sandbox.Limits) -> str | None:
+    """The run's failure, with the memory cap named when the cgroup killed a kernel."""
+    if oom:
+        where = f" ({failure})" if failure else ""
+        return f"memory limit of {limits.memory / 2**30:g} GiB exceeded{where}"
+    return failure
+
+
+def grade(job: Job, settings: Settings) -> Outcome:
+    """Grade one submission; never raises for anything the submission does.
+
+    ``outcome.executed`` is the notebook for ``autograded/``: the executed one, or the
+    release when the submission could not run; its metadata ``grader`` keeps the
+    status, the reason and the failed tests for the report.
+    """
+    started = time.monotonic()
+    outcome, nb = _grade(job, settings)
+    if nb is None:
+        nb = nbformat.from_dict(job.release)
+    nb.metadata["grader"] = {
+        "sha256": job.sha256,
+        "status": outcome.status,
+        "reason": outcome.reason,
+        "failed_tests": outcome.failed_tests,
+        "notes": outcome.notes,
+    }
+    outcome.executed = nbformat.writes(nb)
+    outcome.seconds = time.monotonic() - started
+    return outcome
+
+
+def _grade(job: Job, settings: Settings):
+    from grader.execute import run_notebook
+
+    max_scores = _max_scores(job.known)
+    outcome = Outcome(
+        job.student,
+        job.assignment,
+        job.notebook,
+        "failed",
+        job.error,
+        dict.fromkeys(max_scores, 0.0),
+        max_scores,
+        {},
+        [],
+        job.sha256,
+        0.0,
+        {},
+        None,
+    )
+    if job.error:
+        return outcome, None
+    try:
+        rebuilt = rebuild(job.text, job.known, nbformat.from_dict(job.release))
+    except SubmissionError as problem:
+        outcome.reason = str(problem)
+        return outcome, None
+    outcome.notes = rebuilt.notes
+    box = sandbox.Sandbox(limits=settings.limits, enabled=settings.sandboxed)
+    # the whole notebook's wall clock, enforced from outside the kernels too
+    hard_stop = threading.Timer(settings.total_timeout + 30, box.kill)
+    hard_stop.daemon = True
+    hard_stop.start()
+    try:
+        result = run_notebook(
+            rebuilt.notebook,
+            roles=rebuilt.roles,
+            start_kernel=box.start_kernel,
+            exchange_dir=box.exchange_dir,
+            cell_timeout=settings.cell_timeout,
+            total_timeout=settings.total_timeout,
+            output_limit=settings.output_limit,
+        )
+    except sandbox.SandboxUnavailable as problem:
+        outcome.reason = f"sandbox refused to start: {problem}"
+        return outcome, None
+    except Exception as problem:  # a kernel that never started, a broken bridge
+        outcome.reason = f"grading error: {type(problem).__name__}: {problem}"
+        outcome.notes.append(traceback.format_exc(limit=3)[-2000:])
+        return outcome, None
+    finally:
+        hard_stop.cancel()
+        outcome.peak_memory = box.peak_memory()
+        oom = box.oom_killed()
+        box.close()
+    outcome.status = "graded"
+    outcome.reason = _explain(result.failure, oom, settings.limits)
+    nb = result.notebook
+    for index, points in rebuilt.points.items():
+        grade_id = nb.cells[index].metadata["nbgrader"]["grade_id"]
+        verdict = result.tests.get(index)
+        if verdict is not None and verdict.passed:
+            outcome.scores[grade_id] = points
+        else:
+            outcome.failed_tests[grade_id] = verdict.message if verdict else "not run"
+    return outcome, nb
+
+
+def autograded_path(course: Path, student: str, assignment: str, notebook: str) -> Path:
+    return course / "autograded" / student / assignment / f"{notebook}.ipynb"
+
+
+def already_graded(course: Path, job: Job) -> bool:
+    """Whether ``autograded/`` holds a grading of exactly this submitted notebook."""
+    path = autograded_path(course, job.student, job.assignment, job.notebook)
+    with contextlib.suppress(Exception):
+        nb = nbformat.read(path, as_version=4)
+        return nb.metadata.get("grader", {}).get("sha256") == job.sha256
+    return False
+
+
+def record(
+    course: Path, gradebook: Gradebook, outcome: Outcome, timestamp=None
+) -> None:
+    """Write ``outcome`` to ``autograded/`` and the gradebook (grader process only)."""
+    path = autograded_path(
+        course, outcome.student, outcome.assignment, outcome.notebook
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(outcome.executed or "", encoding="utf-8")
+    gradebook.update_or_create_student(outcome.student)
+    kwargs = {"timestamp": timestamp} if timestamp else {}
+    gradebook.update_or_create_submission(outcome.assignment, outcome.student, **kwargs)
+    notebook = gradebook.find_submission_notebook(
+        outcome.notebook, outcome.assignment, outcome.student
+    )
+    for grade in notebook.grades:
+        if grade.name in outcome.scores:
+            grade.auto_score = outcome.scores[grade.name]
+            grade.needs_manual_grade = grade.manual_score is not None
+    for comment in notebook.comments:
+        comment.auto_comment = None
+    gradebook.db.commit()

@@ -1,0 +1,210 @@
+"""Grade many submissions at once, on a Dask cluster, with progress and resume.
+
+The grader process prepares one :class:`~grader.pipeline.Job` per submission, a Dask
+cluster grades them (a ``LocalCluster`` of one process per worker by default, or the
+cluster behind ``--scheduler ADDRESS``; every worker runs its kernels in the sandbox
+and refuses to grade without it), and the grader process records each outcome as it
+comes back. Grades do not depend on the number of workers: each submission runs in
+fresh kernels of its own, with the same limits.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from nbgrader.api import Gradebook
+
+from grader import pipeline, sandbox
+from grader.submission import Submission, read_timestamp
+
+
+@dataclass
+class Progress:
+    """A one-line progress bar: count, rate and time left; a line per failure."""
+
+    total: int
+    stream: object = field(default_factory=lambda: sys.stderr)
+    started: float = field(default_factory=time.monotonic)
+    done: int = 0
+    _last: float = 0.0
+
+    def _line(self) -> str:
+        elapsed = time.monotonic() - self.started
+        width = 30
+        filled = int(width * self.done / self.total) if self.total else width
+        rate = self.done / elapsed * 60 if elapsed > 0 else 0.0
+        if self.done and self.done < self.total:
+            left = elapsed / self.done * (self.total - self.done)
+            eta = f"{int(left // 60)}:{int(left % 60):02d} left"
+        elif self.done:
+            eta = f"done in {int(elapsed // 60)}:{int(elapsed % 60):02d}"
+        else:
+            eta = "time left: after the first submission"
+        return (
+            f"[{'#' * filled}{'.' * (width - filled)}] {self.done}/{self.total} "
+            f"submissions, {rate:.1f}/min, {eta}"
+        )
+
+    def _tty(self) -> bool:
+        return bool(getattr(self.stream, "isatty", lambda: False)())
+
+    def show(self, force: bool = False) -> None:
+        if self._tty():
+            self.stream.write("\r" + self._line())
+        elif force or time.monotonic() - self._last > 10 or self.done == self.total:
+            self.stream.write(self._line() + "\n")
+            self._last = time.monotonic()
+        self.stream.flush()
+
+    def advance(self, outcome: pipeline.Outcome) -> None:
+        self.done += 1
+        if outcome.status != "graded" or outcome.reason:
+            prefix = "\r\033[K" if self._tty() else ""
+            what = "FAILED" if outcome.status != "graded" else "problem"
+            self.stream.write(
+                f"{prefix}{what} {outcome.student}/{outcome.assignment}: "
+                f"{outcome.reason}\n"
+            )
+        self.show()
+
+    def close(self) -> None:
+        if self._tty():
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+def _worker_check(sandboxed: bool) -> list[str]:
+    """Run on each worker: what keeps its sandbox from starting."""
+    return sandbox.check() if sandboxed else []
+
+
+def default_workers() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
+
+
+def grade_all(
+    course: Path,
+    submissions: Iterable[Submission],
+    settings: pipeline.Settings,
+    *,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    force: bool = False,
+    progress: Progress | None = None,
+    on_outcome: Callable[[pipeline.Outcome], None] | None = None,
+) -> tuple[list[pipeline.Outcome], list[Submission]]:
+    """Grade ``submissions``; return (new outcomes, submissions skipped as graded).
+
+    ``workers=1`` without a scheduler grades in this process, one after the other.
+
+    Raises
+    ------
+    grader.sandbox.SandboxUnavailable
+        The sandbox cannot start here (or on a worker of the cluster).
+    """
+    db_url = f"sqlite:///{course / 'gradebook.db'}"
+    jobs, skipped, timestamps = [], [], {}
+    with Gradebook(db_url) as gradebook:
+        for submission in submissions:
+            job = pipeline.prepare(course, submission, gradebook)
+            if not force and pipeline.already_graded(course, job):
+                skipped.append(submission)
+                continue
+            jobs.append(job)
+            timestamps[submission.key] = read_timestamp(submission)
+    outcomes: list[pipeline.Outcome] = []
+    if not jobs:
+        return outcomes, skipped
+    progress = progress or Progress(len(jobs))
+    progress.total = len(jobs)
+    progress.show(force=True)
+
+    def keep(outcome: pipeline.Outcome) -> None:
+        with Gradebook(db_url) as gradebook:
+            pipeline.record(
+                course,
+                gradebook,
+                outcome,
+                timestamps.get((outcome.student, outcome.assignment)),
+            )
+        outcomes.append(outcome)
+        progress.advance(outcome)
+        if on_outcome:
+            on_outcome(outcome)
+
+    workers = workers or default_workers()
+    try:
+        if workers == 1 and scheduler is None:
+            if settings.sandboxed:
+                sandbox.require()
+            for job in jobs:
+                keep(pipeline.grade(job, settings))
+        else:
+            _grade_on_dask(jobs, settings, workers, scheduler, keep)
+    finally:
+        progress.close()
+    return outcomes, skipped
+
+
+def _grade_on_dask(jobs, settings, workers, scheduler, keep) -> None:
+    try:
+        from distributed import Client, LocalCluster, as_completed
+    except ImportError:
+        raise SystemExit(
+            "grading in parallel needs Dask: pip install 'dask[distributed]' "
+            "(or the course's extra: pip install -e '.[grader]'), or use --workers 1"
+        ) from None
+    import dask
+
+    scratch = tempfile.mkdtemp(prefix="grade-dask-")
+    with dask.config.set(
+        {"distributed.worker.daemon": False, "distributed.logging.distributed": "error"}
+    ):
+        if scheduler:
+            cluster = None
+            client = Client(scheduler)
+        else:
+            cluster = LocalCluster(
+                n_workers=workers,
+                threads_per_worker=1,
+                processes=True,
+                memory_limit=0,
+                dashboard_address=None,
+                local_directory=scratch,
+                silence_logs=40,
+            )
+            client = Client(cluster)
+        try:
+            problems = client.run(_worker_check, settings.sandboxed)
+            missing = {
+                f"{worker}: {problem}"
+                for worker, found in problems.items()
+                for problem in found
+            }
+            if missing:
+                raise sandbox.SandboxUnavailable(
+                    "grading stopped: the sandbox cannot start on every worker:\n- "
+                    + "\n- ".join(sorted(missing))
+                )
+            futures = [
+                client.submit(pipeline.grade, job, settings, pure=False, retries=0)
+                for job in jobs
+            ]
+            for future in as_completed(futures):
+                try:
+                    outcome = future.result()
+                except Exception as error:  # a worker lost: grade it here, with a note
+                    job = jobs[futures.index(future)]
+                    outcome = pipeline.grade(job, settings)
+                    outcome.notes.append(f"regraded after a worker error: {error}")
+                keep(outcome)
+        finally:
+            client.close()
+            if cluster is not None:
+                cluster.close()
