@@ -1,17 +1,36 @@
-"""Run a rebuilt submission notebook and judge its test cells.
+"""Run a rebuilt submission notebook in two kernels and judge its test cells.
 
-:func:`run_notebook` executes the code cells of a notebook in order and says, for
-every test cell, whether it raised. Kernels come from the caller's ``start_kernel``
-(a sandboxed one when grading, a plain local one in tests). Outputs are kept up to a
-cap, per cell and per notebook; a cell that runs too long is interrupted; the whole
-notebook has a wall-clock limit.
+:func:`run_notebook` starts two kernels through the caller's ``start_kernel``:
+
+- K_student runs the locked setup cells and the student's cells, in order; it never
+  sees a test cell;
+- K_tests runs the same locked setup cells and the test cells; no student code ever
+  runs there.
+
+Before K_tests runs a cell, the names the cell reads (found in its syntax tree) that
+no locked cell binds are brought from K_student through :mod:`grader.bridge` as data
+(arrays, numbers, strings, containers of them, Keras models as specs, ``History``
+objects, and functions as proxies that run in K_student). A name a locked cell binds
+(``np``, ``train_x``, ``model`` in a setup cell...) is always K_tests' own. A test cell
+passes when it raises nothing in K_tests.
+
+Limits: ``cell_timeout`` per cell (a cell over it is interrupted; a kernel that does
+not come back is given up), ``total_timeout`` for the whole notebook, and
+``output_limit`` bytes of output kept per cell (four times that per notebook; the rest
+is dropped with a note, as it arrives). A student kernel that dies, hangs or sends
+garbage only fails the tests that need it, each with a reason.
 """
 
 from __future__ import annotations
 
+import ast
+import builtins
 import contextlib
+import symtable
 import time
+import uuid
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from queue import Empty
@@ -22,11 +41,17 @@ import zmq
 from jupyter_client import KernelClient, KernelManager
 from nbformat import NotebookNode
 
+from grader import bridge
+
 Role = Literal["setup", "student", "test"]
 StartKernel = Callable[[str], tuple[KernelManager, KernelClient]]
 
-_GRACE = 5.0
+GRACE = 5.0
 """Seconds a kernel gets to answer after an interrupt or at the end of a cell."""
+MAX_MESSAGE = 64 * 1024**2
+"""Largest output message read from a kernel; a larger one is never read."""
+_IGNORED = set(dir(builtins)) | {"get_ipython", "display", "In", "Out", "exit", "quit"}
+_B = "__import__('sys').modules['_grader_bridge']"
 
 
 @dataclass
@@ -42,14 +67,24 @@ class RunResult:
     """What running one notebook gave.
 
     ``notebook`` is the executed notebook (outputs capped); ``tests`` maps the index of
-    every test cell to its verdict; ``failure`` names the first event that stopped or
-    cut short the run (a timeout, a dead kernel, the notebook's time limit), or is
-    ``None``.
+    every test cell to its verdict; ``failure`` names the first event that cut the run
+    short or broke a kernel ("timeout in cell 7 (part count_labels) after 60 s",
+    "kernel died in cell 5 ...", "whole-notebook time limit ..."), or is ``None``.
     """
 
     notebook: NotebookNode
     tests: dict[int, TestResult]
     failure: str | None = None
+
+
+# --- outputs ---------------------------------------------------------------------
+
+
+@dataclass
+class _Budget:
+    """Bytes of output the whole notebook may still keep."""
+
+    left: int
 
 
 @dataclass
@@ -70,10 +105,15 @@ class _Outputs:
         if output is None:
             return
         size = _size(output)
-        if self.kept + size > self.cell_limit or not self.budget.take(size):
+        room = min(self.cell_limit - self.kept, self.budget.left)
+        if size > room and output["output_type"] == "stream" and room > 0:
+            self.dropped += size - room
+            output["text"], size = output["text"][:room], room
+        if size > room:
             self.dropped += size
             return
         self.kept += size
+        self.budget.left -= size
         last = self.items[-1] if self.items else None
         if (
             output["output_type"] == "stream"
@@ -85,44 +125,30 @@ class _Outputs:
         else:
             self.items.append(output)
 
+    def note(self, text: str) -> None:
+        """Add a line from the grader (not counted against the caps)."""
+        self.items.append(
+            {"output_type": "stream", "name": "stderr", "text": f"[grader: {text}]\n"}
+        )
+
     def notebook_outputs(self) -> list[NotebookNode]:
-        outputs = [nbformat.from_dict(item) for item in self.items]
         if self.dropped:
-            outputs.append(
-                nbformat.v4.new_output(
-                    "stream",
-                    name="stderr",
-                    text=f"[grader: {self.dropped} more bytes of output dropped]\n",
-                )
-            )
-        return outputs
-
-
-@dataclass
-class _Budget:
-    """Bytes of output the whole notebook may still keep."""
-
-    left: int
-
-    def take(self, size: int) -> bool:
-        if size > self.left:
-            self.left = 0
-            return False
-        self.left -= size
-        return True
+            self.note(f"{self.dropped} more characters of output dropped")
+            self.dropped = 0
+        return [nbformat.from_dict(item) for item in self.items]
 
 
 def _to_output(msg_type: str, content: dict[str, Any]) -> dict[str, Any] | None:
     if msg_type == "stream":
         return {
             "output_type": "stream",
-            "name": str(content.get("name", "stdout")),
+            "name": "stderr" if content.get("name") == "stderr" else "stdout",
             "text": str(content.get("text", "")),
         }
     if msg_type in ("display_data", "execute_result"):
         output = {
             "output_type": msg_type,
-            "data": dict(content.get("data", {})),
+            "data": {str(k): v for k, v in dict(content.get("data", {})).items()},
             "metadata": dict(content.get("metadata", {})),
         }
         if msg_type == "execute_result":
@@ -146,6 +172,9 @@ def _size(output: dict[str, Any]) -> int:
     return sum(len(str(value)) for value in output["data"].values())
 
 
+# --- one kernel --------------------------------------------------------------------
+
+
 @dataclass
 class _Execution:
     """How one execute request ended: ``status`` is ok, error, timeout or dead."""
@@ -153,54 +182,102 @@ class _Execution:
     status: Literal["ok", "error", "timeout", "dead"]
     ename: str = ""
     evalue: str = ""
+    expressions: dict[str, Any] = field(default_factory=dict)
 
 
 class _Kernel:
-    """One started kernel, with the execute loop the grader needs."""
+    """One started kernel and the execute loop the grader needs."""
 
-    def __init__(self, manager: KernelManager, client: KernelClient) -> None:
+    def __init__(self, role: str, manager: KernelManager, client: KernelClient):
+        self.role = role
         self.manager = manager
         self.client = client
-        self.dead = False
-        with contextlib.suppress(AttributeError, zmq.ZMQError):
-            client.iopub_channel.socket.setsockopt(zmq.MAXMSGSIZE, 64 * 1024**2)
+        self.gone: str | None = None
+        self.idle: set[str] = set()
+        self._fresh_iopub()
 
-    def execute(
-        self, code: str, timeout: float, outputs: _Outputs | None, *, silent: bool
-    ) -> _Execution:
-        """Run ``code``; collect its outputs into ``outputs``; interrupt at timeout."""
-        if self.dead:
-            return _Execution("dead")
-        msg_id = self.client.execute(
-            code, silent=silent, store_history=not silent, allow_stdin=False
+    def _fresh_iopub(self) -> None:
+        """Read outputs through a socket that refuses messages over MAX_MESSAGE."""
+        channel = self.client.iopub_channel
+        with contextlib.suppress(Exception):
+            socket = self.client.context.socket(zmq.SUB)
+            socket.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE)
+            socket.setsockopt(zmq.SUBSCRIBE, b"")
+            socket.connect(self.client._make_url("iopub"))
+            old, channel.socket = channel.socket, socket
+            old.close(linger=0)
+
+    def send(self, code: str, *, silent: bool = True, **options: Any) -> str:
+        return self.client.execute(
+            code, silent=silent, store_history=not silent, allow_stdin=False, **options
         )
-        return self.wait(msg_id, timeout, outputs)
 
-    def wait(self, msg_id: str, timeout: float, outputs: _Outputs | None) -> _Execution:
-        """Wait for the reply to ``msg_id``, then for its last outputs."""
-        deadline = time.monotonic() + timeout
-        reply = self._reply(msg_id, deadline, outputs)
-        if reply is None and not self.dead:
+    def run(
+        self,
+        code: str,
+        timeout: float,
+        outputs: _Outputs | None = None,
+        *,
+        silent: bool = True,
+        expressions: dict[str, str] | None = None,
+        beside: tuple[_Kernel, str, _Outputs | None] | None = None,
+    ) -> _Execution:
+        """Run ``code`` and wait for it (see :meth:`wait`)."""
+        if self.gone:
+            return _Execution("dead")
+        msg_id = self.send(code, silent=silent, user_expressions=expressions or {})
+        return self.wait(msg_id, timeout, outputs, beside=beside)
+
+    def wait(
+        self,
+        msg_id: str,
+        timeout: float,
+        outputs: _Outputs | None,
+        *,
+        beside: tuple[_Kernel, str, _Outputs | None] | None = None,
+    ) -> _Execution:
+        """Wait for the reply to ``msg_id`` and its outputs; interrupt at ``timeout``.
+
+        ``beside`` is another kernel's request whose outputs are collected meanwhile.
+        A kernel that does not answer an interrupt within GRACE seconds is given up.
+        """
+        reply = self._reply(msg_id, time.monotonic() + timeout, outputs, beside)
+        if reply is None and not self.gone:
             with contextlib.suppress(Exception):
                 self.manager.interrupt_kernel()
-            if self._reply(msg_id, time.monotonic() + _GRACE, outputs) is None:
-                self.dead = True
+            late = self._reply(msg_id, time.monotonic() + GRACE, outputs, beside)
+            if late is None and not self.gone:
+                self.gone = "stopped answering after an interrupt"
+                self.shutdown()
             return _Execution("timeout")
         if reply is None:
             return _Execution("dead")
-        self._drain(msg_id, outputs)
-        if reply.get("status") == "ok":
-            return _Execution("ok")
+        if not self._drain(msg_id, outputs):
+            self._fresh_iopub()
+        status = reply.get("status")
+        expressions = reply.get("user_expressions") or {}
+        if status == "ok":
+            return _Execution("ok", expressions=expressions)
         return _Execution(
             "error", str(reply.get("ename", "")), str(reply.get("evalue", ""))
         )
 
     def _reply(
-        self, msg_id: str, deadline: float, outputs: _Outputs | None
+        self,
+        msg_id: str,
+        deadline: float,
+        outputs: _Outputs | None,
+        beside: tuple[_Kernel, str, _Outputs | None] | None,
     ) -> dict[str, Any] | None:
+        shell = self.client.shell_channel.socket
+        iopub = self.client.iopub_channel.socket
         poller = zmq.Poller()
-        poller.register(self.client.shell_channel.socket, zmq.POLLIN)
-        poller.register(self.client.iopub_channel.socket, zmq.POLLIN)
+        poller.register(shell, zmq.POLLIN)
+        poller.register(iopub, zmq.POLLIN)
+        other = None
+        if beside is not None and not beside[0].gone:
+            other = beside[0].client.iopub_channel.socket
+            poller.register(other, zmq.POLLIN)
         while True:
             left = deadline - time.monotonic()
             if left <= 0:
@@ -208,12 +285,14 @@ class _Kernel:
             ready = dict(poller.poll(min(left, 1.0) * 1000))
             if not ready:
                 if not self.manager.is_alive():
-                    self.dead = True
+                    self.gone = f"died ({_exit_reason(self.manager)})"
                     return None
                 continue
-            if self.client.iopub_channel.socket in ready:
+            if iopub in ready:
                 self._take_iopub(msg_id, outputs)
-            if self.client.shell_channel.socket in ready:
+            if other is not None and other in ready and beside is not None:
+                beside[0]._take_iopub(beside[1], beside[2])
+            if shell in ready:
                 with contextlib.suppress(Empty):
                     msg = self.client.shell_channel.get_msg(timeout=0)
                     if msg["parent_header"].get("msg_id") == msg_id:
@@ -229,19 +308,25 @@ class _Kernel:
             return False
         msg_type = msg["header"]["msg_type"]
         if msg_type == "status":
-            return msg["content"].get("execution_state") == "idle"
+            if msg["content"].get("execution_state") == "idle":
+                self.idle.add(msg_id)
+                return True
+            return False
         if outputs is not None:
             outputs.add(msg_type, msg["content"])
         return False
 
-    def _drain(self, msg_id: str, outputs: _Outputs | None) -> None:
-        deadline = time.monotonic() + _GRACE
+    def _drain(self, msg_id: str, outputs: _Outputs | None) -> bool:
+        """Collect the last outputs of ``msg_id``; False if its end never came."""
+        deadline = time.monotonic() + GRACE
         socket = self.client.iopub_channel.socket
-        while time.monotonic() < deadline:
-            if not socket.poll(100):
-                continue
-            if self._take_iopub(msg_id, outputs):
-                return
+        while msg_id not in self.idle and time.monotonic() < deadline:
+            if socket.poll(50):
+                self._take_iopub(msg_id, outputs)
+        if msg_id in self.idle:
+            self.idle.discard(msg_id)
+            return True
+        return False
 
     def shutdown(self) -> None:
         with contextlib.suppress(Exception):
@@ -250,14 +335,261 @@ class _Kernel:
             self.manager.shutdown_kernel(now=True)
 
 
+def _exit_reason(manager: KernelManager) -> str:
+    code = None
+    with contextlib.suppress(Exception):
+        code = manager.provisioner.process.poll()  # type: ignore[union-attr]
+    if code is None:
+        return "no exit status"
+    if code in (-9, 137):
+        return "killed: probably the memory limit"
+    return f"killed by signal {-code}" if code < 0 else f"exit status {code}"
+
+
+# --- which names a cell reads and binds ----------------------------------------------
+
+
+def _table(source: str) -> symtable.SymbolTable | None:
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    try:
+        code = TransformerManager().transform_cell(source)
+        ast.parse(code)
+        return symtable.symtable(code, "<cell>", "exec")
+    except (SyntaxError, ValueError):
+        return None
+
+
+def names_read(source: str) -> set[str]:
+    """Global names a cell reads, at top level or inside its functions and classes."""
+    top = _table(source)
+    if top is None:
+        return set()
+    names = {s.get_name() for s in top.get_symbols() if s.is_referenced()}
+    stack = list(top.get_children())
+    while stack:
+        table = stack.pop()
+        stack.extend(table.get_children())
+        names |= {s.get_name() for s in table.get_symbols() if s.is_global()}
+    return names
+
+
+def names_bound(source: str) -> set[str]:
+    """Global names a cell binds (assignment, import, def, class, for, with...)."""
+    top = _table(source)
+    if top is None:
+        return set()
+    names = {
+        s.get_name() for s in top.get_symbols() if s.is_assigned() or s.is_imported()
+    }
+    stack = list(top.get_children())
+    while stack:
+        table = stack.pop()
+        stack.extend(table.get_children())
+        names |= {
+            s.get_name()
+            for s in table.get_symbols()
+            if s.is_declared_global() and s.is_assigned()
+        }
+    return names
+
+
+# --- the run -------------------------------------------------------------------------
+
+
 def _part(cell: NotebookNode) -> str:
     grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
     return f" (part {grade_id})" if grade_id else ""
 
 
-def _short(ename: str, evalue: str) -> str:
-    text = f"{ename}: {evalue}" if evalue else ename
-    return text if len(text) <= 300 else text[:297] + "..."
+def _short(text: str, limit: int = 400) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _boot(source: str, then: str) -> str:
+    """Code that loads the bridge as module ``_grader_bridge`` and runs ``then``."""
+    return (
+        "def _grader_boot():\n"
+        "    import sys, types\n"
+        "    module = types.ModuleType('_grader_bridge')\n"
+        "    sys.modules['_grader_bridge'] = module\n"
+        f"    exec(compile({source!r}, 'grader/bridge.py', 'exec'), module.__dict__)\n"
+        f"    {then}\n"
+        "_grader_boot()\n"
+        "del _grader_boot\n"
+    )
+
+
+class _Run:
+    """The state of one notebook's run in its two kernels."""
+
+    def __init__(
+        self,
+        nb: NotebookNode,
+        roles: Mapping[int, Role],
+        student: _Kernel,
+        tests: _Kernel,
+        socket_path: str,
+        cell_timeout: float,
+        total_timeout: float,
+        output_limit: int,
+    ) -> None:
+        self.nb = nb
+        self.roles = roles
+        self.student = student
+        self.tests = tests
+        self.socket_path = socket_path
+        self.cell_timeout = cell_timeout
+        self.total_timeout = total_timeout
+        self.deadline = time.monotonic() + total_timeout
+        self.output_limit = output_limit
+        self.budget = _Budget(4 * output_limit)
+        self.failure: str | None = None
+        self.student_gone = ""
+        self.verdicts = {
+            i: TestResult(False, "not run") for i, r in roles.items() if r == "test"
+        }
+        self.locked = set()
+        for index, role in roles.items():
+            if role in ("setup", "test") and index < len(nb.cells):
+                self.locked |= names_bound(nb.cells[index].source)
+
+    def fail(self, reason: str) -> None:
+        self.failure = self.failure or reason
+
+    def left(self) -> float:
+        return self.deadline - time.monotonic()
+
+    def start(self) -> None:
+        """Load the bridge in both kernels; K_tests listens, K_student will connect."""
+        source = Path(bridge.__file__).read_text()
+        path = self.socket_path
+        run = self.tests.run(
+            _boot(source, f"module.TESTS = module.TestSide({path!r})"), self.left()
+        )
+        if run.status != "ok":
+            raise RuntimeError(f"the test kernel could not start the bridge: {run}")
+        run = self.student.run(_boot(source, "pass"), self.left())
+        if run.status != "ok":
+            self.student_gone = f"your notebook's kernel could not start ({run.status})"
+
+    def run(self) -> None:
+        for index, cell in enumerate(self.nb.cells):
+            role = self.roles.get(index)
+            if cell.cell_type != "code" or role is None:
+                continue
+            if self.left() <= 0:
+                self.fail(
+                    f"whole-notebook time limit of {self.total_timeout:g} s "
+                    f"reached before cell {index}{_part(cell)}"
+                )
+                break
+            if self.tests.gone and role != "student":
+                self.fail(f"the test kernel {self.tests.gone} before cell {index}")
+                break
+            outputs = _Outputs(self.budget, self.output_limit)
+            if role in ("setup", "student"):
+                self.run_student(index, cell, outputs)
+            if role in ("setup", "test"):
+                self.run_tests(index, cell, role, outputs)
+            cell.outputs = outputs.notebook_outputs()
+        reason = self.failure or "the run stopped early"
+        for verdict in self.verdicts.values():
+            if verdict.message == "not run":
+                verdict.message = f"not run: {reason}"
+
+    def run_student(self, index: int, cell: NotebookNode, outputs: _Outputs) -> None:
+        """Run a setup or student cell in K_student."""
+        if self.student_gone:
+            outputs.note(f"not run: {self.student_gone}")
+            return
+        where = f"cell {index}{_part(cell)}"
+        timeout = min(self.cell_timeout, self.left())
+        run = self.student.run(cell.source, timeout, outputs, silent=False)
+        if run.status == "timeout":
+            self.fail(f"timeout in {where} after {timeout:g} s")
+            outputs.note(f"interrupted after {timeout:g} s")
+        if self.student.gone:
+            self.student_gone = f"your notebook's kernel {self.student.gone} in {where}"
+            self.fail(f"kernel {self.student.gone} in {where}")
+            outputs.note(self.student_gone)
+
+    def run_tests(
+        self, index: int, cell: NotebookNode, role: Role, outputs: _Outputs
+    ) -> None:
+        """Run a setup or test cell in K_tests, with K_student answering its reads."""
+        names = sorted(
+            name
+            for name in names_read(cell.source) - self.locked - _IGNORED
+            if not name.startswith("_")
+        )
+        timeout = min(self.cell_timeout, self.left())
+        serving = None
+        if not self.student_gone:
+            serving = self.student.send(
+                f"{_B}.serve({self.socket_path!r}, globals())", silent=True
+            )
+        kept = outputs if role == "test" else None
+        beside = (self.student, serving, kept) if serving else None
+        begin = self.tests.run(
+            f"{_B}.TESTS.begin({names!r}, globals(), {timeout!r}, "
+            f"{self.student_gone!r})",
+            timeout + GRACE,
+            expressions={"problems": f"{_B}.TESTS.problems_text()"},
+            beside=beside,
+        )
+        problems = _expression(begin.expressions.get("problems"))
+        run = self.tests.run(
+            cell.source,
+            timeout + GRACE,
+            kept,
+            silent=False,
+            beside=beside,
+        )
+        self.tests.run(f"{_B}.TESTS.end()", GRACE, beside=beside)
+        if serving:
+            self.settle_student(serving, kept, index, cell)
+        where = f"cell {index}{_part(cell)}"
+        if run.status == "timeout":
+            self.fail(f"timeout in {where} after {timeout:g} s")
+        if self.tests.gone:
+            self.fail(f"the test kernel {self.tests.gone} in {where}")
+        message = {
+            "ok": "passed",
+            "error": f"{run.ename}: {run.evalue}" if run.evalue else run.ename,
+            "timeout": f"timeout after {timeout:g} s",
+            "dead": f"the test kernel {self.tests.gone}",
+        }[run.status]
+        if run.status != "ok" and problems:
+            message += f" ({problems})"
+        if role == "test":
+            self.verdicts[index] = TestResult(run.status == "ok", _short(message))
+        elif run.status != "ok" and outputs is not None:
+            outputs.note(f"in the test kernel this cell failed: {_short(message)}")
+
+    def settle_student(
+        self, serving: str, outputs: _Outputs | None, index: int, cell: NotebookNode
+    ) -> None:
+        """Wait for K_student's ``serve`` to return; interrupt it if it hangs."""
+        run = self.student.wait(serving, GRACE, outputs)
+        where = f"cell {index}{_part(cell)}"
+        if run.status == "timeout":
+            self.fail(f"your code did not return in time in {where}")
+        if self.student.gone and not self.student_gone:
+            self.student_gone = f"your notebook's kernel {self.student.gone} in {where}"
+            self.fail(f"kernel {self.student.gone} in {where}")
+
+
+def _expression(result: Any) -> str:
+    """The text of a user expression the grader asked K_tests for."""
+    if not isinstance(result, dict) or result.get("status") != "ok":
+        return ""
+    text = result.get("data", {}).get("text/plain", "")
+    with contextlib.suppress(ValueError, SyntaxError):
+        value = ast.literal_eval(text)
+        return value if isinstance(value, str) else ""
+    return ""
 
 
 def run_notebook(
@@ -270,7 +602,7 @@ def run_notebook(
     total_timeout: float,
     output_limit: int,
 ) -> RunResult:
-    """Run the code cells of ``nb`` and judge each test cell.
+    """Run ``nb``'s code cells in K_student and K_tests and judge each test cell.
 
     Parameters
     ----------
@@ -280,71 +612,66 @@ def run_notebook(
         ``cell index -> "setup" | "student" | "test"`` for every code cell to run;
         code cells missing from it are not run.
     start_kernel
-        ``start_kernel(role) -> (KernelManager, KernelClient)``, a started kernel with
-        started channels; ``role`` is ``"student"`` or ``"tests"``.
+        ``start_kernel(role) -> (KernelManager, KernelClient)``: a started kernel with
+        started channels, for ``role`` ``"student"`` or ``"tests"``. The two are
+        started at the same time, from two threads.
     exchange_dir
-        A folder both kernels see at the same path (for the bridge between them).
+        A folder both kernels see at the same absolute path; the bridge's unix socket
+        is made there (its path must stay under 100 characters).
     cell_timeout
         Seconds one cell may run before it is interrupted.
     total_timeout
-        Seconds the whole notebook may run.
+        Seconds the whole notebook may run, kernel starts included.
     output_limit
-        Bytes of output kept per cell; the notebook keeps at most four times this.
+        Characters of output kept per cell; the notebook keeps at most four times this.
 
     Returns
     -------
     RunResult
         The executed notebook, a verdict per test cell and the first failure.
+
+    Example
+    -------
+    >>> result = run_notebook(nb, roles={3: "setup", 5: "student", 6: "test"},
+    ...     start_kernel=local_kernel, exchange_dir=Path("/tmp/x"), cell_timeout=60,
+    ...     total_timeout=600, output_limit=100_000)  # doctest: +SKIP
+    >>> result.tests[6].passed  # doctest: +SKIP
+    True
     """
-    del exchange_dir  # the one-kernel run needs no bridge
+    socket_path = str(Path(exchange_dir) / f"b{uuid.uuid4().hex[:8]}.sock")
+    if len(socket_path.encode()) > 100:
+        raise ValueError(
+            f"exchange_dir {exchange_dir} is too long for a unix socket path; "
+            "use a shorter folder, such as one under /tmp"
+        )
     executed = nbformat.from_dict(nb)
-    budget = _Budget(4 * output_limit)
-    deadline = time.monotonic() + total_timeout
-    tests = {
-        index: TestResult(False, "not run")
-        for index, role in roles.items()
-        if role == "test"
-    }
-    failure: str | None = None
-    kernel = _Kernel(*start_kernel("student"))
+    started = time.monotonic()
+    kernels: list[_Kernel] = []
+    with ThreadPoolExecutor(2) as pool:
+        futures = [pool.submit(start_kernel, role) for role in ("student", "tests")]
+        errors = []
+        for future, role in zip(futures, ("student", "tests"), strict=True):
+            try:
+                kernels.append(_Kernel(role, *future.result()))
+            except Exception as error:
+                errors.append(error)
     try:
-        for index, cell in enumerate(executed.cells):
-            role = roles.get(index)
-            if cell.cell_type != "code" or role is None:
-                continue
-            left = deadline - time.monotonic()
-            if left <= 0:
-                failure = failure or "whole-notebook time limit"
-                for test in tests.values():
-                    if test.message == "not run":
-                        test.message = (
-                            f"not run: whole-notebook time limit of {total_timeout:g} s"
-                        )
-                break
-            outputs = _Outputs(budget, output_limit)
-            run = kernel.execute(
-                cell.source, min(cell_timeout, left), outputs, silent=False
-            )
-            cell.outputs = outputs.notebook_outputs()
-            where = f"cell {index}{_part(cell)}"
-            reason = {
-                "timeout": f"timeout in {where} after {cell_timeout:g} s",
-                "dead": f"kernel died in {where}",
-            }.get(run.status)
-            if reason and failure is None:
-                failure = reason
-            if role == "test":
-                if run.status == "ok":
-                    tests[index] = TestResult(True, "passed")
-                elif run.status == "error":
-                    tests[index] = TestResult(False, _short(run.ename, run.evalue))
-                else:
-                    tests[index] = TestResult(False, reason or run.status)
-            if kernel.dead:
-                for test in tests.values():
-                    if test.message == "not run":
-                        test.message = f"not run: {reason}"
-                break
+        if errors:
+            raise errors[0]
+        run = _Run(
+            executed,
+            roles,
+            *kernels,
+            socket_path,
+            cell_timeout,
+            total_timeout,
+            output_limit,
+        )
+        run.deadline = started + total_timeout
+        run.start()
+        run.run()
+        return RunResult(executed, run.verdicts, run.failure)
     finally:
-        kernel.shutdown()
-    return RunResult(executed, tests, failure)
+        for kernel in kernels:
+            kernel.shutdown()
+        Path(socket_path).unlink(missing_ok=True)
