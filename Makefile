@@ -8,7 +8,7 @@ TEST_STAMP := $(VENV)/.test-installed
 export TF_CPP_MIN_LOG_LEVEL := 3
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: lab test lessons test-fast refresh costs bench student grade lint format clean
+.PHONY: lab test lessons test-fast refresh costs bench student grade bench-grade lint format clean
 
 # JupyterLab refuses to run as root unless told to (containers often run as root).
 LAB_ARGS ?= $(if $(filter 0,$(shell id -u)),--allow-root)
@@ -59,21 +59,23 @@ bench: $(TEST_STAMP)  ## Time the course's training three ways: naive, the cours
 
 EXERCISES := notebooks/exercises
 
-student: $(TEST_STAMP)  ## Generate the student version of every exercise in notebooks/exercises/release
-	cd $(EXERCISES) && nbgrader generate_assignment '*' --force
+student: $(TEST_STAMP)  ## Write the student version of every exercise to notebooks/exercises/release
+	$(BIN)/python -m grader release --course $(EXERCISES)
 
-grade: $(TEST_STAMP)  ## Autograde every submission in notebooks/exercises/submitted, export grades.csv
-	test -f $(EXERCISES)/gradebook.db || $(MAKE) student
-	cd $(EXERCISES) && { nbgrader autograde '*' --force; status=$$?; \
-		nbgrader export --to=grades.csv && exit $$status; }
+GRADE_ARGS ?=
+grade: $(TEST_STAMP)  ## Grade every submission in notebooks/exercises/submitted, sandboxed and in parallel: report + grades.csv
+	$(BIN)/python -m grader grade --course $(EXERCISES) $(GRADE_ARGS)
+
+bench-grade: $(TEST_STAMP)  ## Time grading a generated class of 40 submissions per exercise, 1 worker against 2 (minutes)
+	$(BIN)/python benchmarks/grade_speed.py --out build/grade_speed.md --out build/grade_speed.json
 
 lint: $(TEST_STAMP)  ## ruff on the package, the tests and the paired lessons
-	$(BIN)/ruff check course_utils tests notebooks benchmarks
-	$(BIN)/ruff format --check course_utils tests notebooks benchmarks
+	$(BIN)/ruff check course_utils grader tests notebooks benchmarks
+	$(BIN)/ruff format --check course_utils grader tests notebooks benchmarks
 
 format: $(TEST_STAMP)
-	$(BIN)/ruff format course_utils tests notebooks benchmarks
-	$(BIN)/ruff check --fix course_utils tests notebooks benchmarks
+	$(BIN)/ruff format course_utils grader tests notebooks benchmarks
+	$(BIN)/ruff check --fix course_utils grader tests notebooks benchmarks
 
 $(VENV)/bin/python:
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "the course needs Python 3.11 or newer; run make PYTHON=python3.11"'

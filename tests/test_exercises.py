@@ -1,4 +1,4 @@
-"""The graded exercises' course folder: structure, pairing, git, and the grading guard.
+"""The graded exercises' course folder: structure, pairing, git, nbgrader's config.
 
 These tests take seconds; tests/test_exercises_grading.py grades real submissions.
 """
@@ -114,6 +114,7 @@ def test_source_folders_hold_only_their_notebook() -> None:
         "feedback/ada/01_explore_mnist/01_explore_mnist.html",
         "gradebook.db",
         "grades.csv",
+        "reports/grading-20260101-120000.md",
     ],
 )
 def test_generated_files_are_ignored_by_git(path: str) -> None:
@@ -142,116 +143,13 @@ def test_jupytext_pairs_no_exercise_notebook(tmp_path: Path) -> None:
     assert not list((COURSE / "source").rglob("*.py"))
 
 
-# -- the grading guard (notebooks/exercises/grading.py) -----------------------------
-
-PROTECTED, TRUSTED_IMPORTS = grading._protected_names(
-    {
-        "setup": "import numpy as np\n(train_x, train_y), _ = load(), 0\nn = 1",
-        "t_visible": "rows = f(train_x)\nassert np.all(rows)",
-    },
-    {"t_visible"},
-)
+# -- nbgrader autograde is refused ----------------------------------------------------
 
 
-def test_guard_protects_builtins_and_the_names_tests_read() -> None:
-    assert {"np", "train_x", "len", "isinstance"} <= PROTECTED
-    assert "rows" not in PROTECTED, "the test sets rows itself"
-    assert "n" not in PROTECTED, "no test reads n"
-    assert ("", "numpy", "np") in TRUSTED_IMPORTS
-
-
-@pytest.mark.parametrize("assignment", ASSIGNMENTS)
-def test_guard_runs_every_reference_answer(assignment: str) -> None:
-    nb = source_notebook(assignment)
-    locked = {
-        c.metadata.nbgrader["grade_id"]: c.source
-        for c in nb.cells
-        if c.cell_type == "code" and c.metadata.nbgrader["locked"]
-    }
-    tests = {c.metadata.nbgrader["grade_id"] for c in nbgrader_cells(nb, grade=True)}
-    protected, imports = grading._protected_names(locked, tests)
-    for cell in nbgrader_cells(nb, solution=True):
-        assert grading.find_problems(cell.source, protected, imports) == []
-
-
-@pytest.mark.parametrize(
-    "code",
-    [
-        "def count(y):\n    return np.bincount(y, minlength=10)",
-        "import numpy as np\nimport math\nfrom keras import layers",
-        "from course_utils.models import build_ann\nmodel = build_ann()",
-        "rows = train_x.reshape(-1, 784) / 255",
-        "def f(len):\n    max = 3\n    return len + max",
-        "x = [i for i in range(3)]\ntry:\n    pass\nexcept ValueError as e:\n    x = e",
-        "this is not Python",
-    ],
-)
-def test_guard_lets_ordinary_answers_run(code: str) -> None:
-    assert grading.find_problems(code, PROTECTED, TRUSTED_IMPORTS) == []
-
-
-@pytest.mark.parametrize(
-    ("code", "reason"),
-    [
-        ("import os\nos._exit(0)", "imports `os`"),
-        ("import sys\nsys.exit()", "imports `sys`"),
-        ("from importlib import import_module", "imports `importlib`"),
-        ("import builtins", "imports `builtins`"),
-        ("np.testing.assert_allclose = print", "assigns or deletes the attribute"),
-        ("del np.testing", "assigns or deletes the attribute"),
-        ("def all(x):\n    return True", "rebinds `all`"),
-        ("isinstance = lambda *a: True", "rebinds `isinstance`"),
-        ("train_x = train_x[:10]", "rebinds `train_x`"),
-        ("import keras as np", "rebinds `np`"),
-        ("for np in range(3):\n    pass", "rebinds `np`"),
-        ("class Anything(int):\n    pass", "may not define classes"),
-        ("x = (1).__class__", "private attribute `.__class__`"),
-        ("x = __builtins__", "uses `__builtins__`"),
-        ("f = getattr(np, 'testing')", "uses `getattr`"),
-        ("exec('1')", "uses `exec`"),
-        ("text = open('../../../gradebook.db').read()", "uses `open`"),
-        ("get_ipython().input_transformers_cleanup.append(f)", "uses `get_ipython`"),
-        ("%env", "uses `get_ipython`"),
-        ("!cat ../../../source/*/*.ipynb", "uses `get_ipython`"),
-        ("raw = np.fromfile('../../../gradebook.db')", "`.fromfile`"),
-        ("x = np.lib.format", "`.lib`"),
-        ("from course_utils.data import os", "imports `os`"),
-        ("p = course_utils.data.Path('.')", "`.Path`"),
-        ("def f():\n    global np\n    np = 1", "`global`"),
-        ("def f(y=np.testing.__dict__):\n    pass", "private attribute"),
-    ],
-)
-def test_guard_stops_cheats(code: str, reason: str) -> None:
-    problems = grading.find_problems(code, PROTECTED, TRUSTED_IMPORTS)
-    assert any(reason in problem for problem in problems), problems
-
-
-def test_kernel_launcher_limits_memory() -> None:
-    """The launcher LimitedKernelManager puts before the kernel's command line."""
-    allocate = "import numpy; numpy.ones(10**9)"  # 8 GB
-    limited = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            grading._LIMIT_THEN_EXEC,
-            str(2 * 1024**3),
-            str(1024**2),
-            sys.executable,
-            "-c",
-            allocate,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert "MemoryError" in limited.stderr
-
-
-def test_limited_kernel_manager_wraps_the_kernel_command() -> None:
-    manager = grading.LimitedKernelManager(
-        kernel_name="python3", memory_limit=2**30, file_size_limit=2**20
-    )
-    command = manager.format_kernel_cmd()
-    assert command[:3] == [sys.executable, "-c", grading._LIMIT_THEN_EXEC]
-    assert command[3:5] == [str(2**30), str(2**20)]
-    assert "ipykernel_launcher" in " ".join(command[5:])
+def test_nbgrader_autograde_is_refused_with_the_command_to_use() -> None:
+    """The course's config replaces autograde's preprocessors by one that refuses."""
+    config = (COURSE / "nbgrader_config.py").read_text()
+    assert "c.Autograde.sanitize_preprocessors = [RefuseAutograde]" in config
+    assert "c.Autograde.autograde_preprocessors = [RefuseAutograde]" in config
+    with pytest.raises(RuntimeError, match="make grade"):
+        grading.RefuseAutograde().preprocess(nbformat.v4.new_notebook(), {})
