@@ -75,7 +75,7 @@ class Unsupported(TypeError):
 # --- framing -----------------------------------------------------------------------
 
 
-def _recv_exact(sock: socket.socket, n: int, deadline: float | None) -> bytes:
+def _recv_exact(sock: socket.socket, n: int, deadline: float | None) -> bytearray:
     buffer = bytearray(n)
     view = memoryview(buffer)
     got = 0
@@ -96,22 +96,30 @@ def _recv_exact(sock: socket.socket, n: int, deadline: float | None) -> bytes:
         if k == 0:
             raise BridgeError("connection closed")
         got += k
-    return bytes(buffer)
+    return buffer
 
 
-def send(sock: socket.socket, header: dict[str, Any], blobs: list[bytes]) -> None:
+Blob = bytes | bytearray | tuple[bytes, memoryview]
+"""An array's bytes: whole, or its ``.npy`` header and its memory (no copy)."""
+
+
+def send(sock: socket.socket, header: dict[str, Any], blobs: list[Blob]) -> None:
     """Send one frame: ``header`` as JSON and ``blobs`` as raw bytes."""
     text = json.dumps(header, allow_nan=True).encode()
-    parts = [MAGIC, struct.pack(">QQ", len(text), len(blobs)), text]
-    for blob in blobs:
-        parts += [struct.pack(">Q", len(blob)), blob]
     sock.settimeout(None)
-    sock.sendall(b"".join(parts))
+    sock.sendall(MAGIC + struct.pack(">QQ", len(text), len(blobs)) + text)
+    for blob in blobs:
+        parts = blob if isinstance(blob, tuple) else (blob,)
+        sock.sendall(
+            struct.pack(">Q", sum(part.nbytes for part in map(memoryview, parts)))
+        )
+        for part in parts:
+            sock.sendall(part)
 
 
 def receive(
     sock: socket.socket, deadline: float | None, limit: int = MAX_MESSAGE
-) -> tuple[dict[str, Any], list[bytes]]:
+) -> tuple[dict[str, Any], list[bytearray]]:
     """Read one frame, refusing it (BridgeError) once it would exceed ``limit``."""
     start = _recv_exact(sock, 20, deadline)
     if start[:4] != MAGIC:
@@ -139,28 +147,35 @@ def receive(
 # --- arrays ------------------------------------------------------------------------
 
 
-def _array_bytes(array: Any) -> bytes:
+def _array_bytes(array: Any) -> Blob:
     import numpy as np
 
     array = np.asarray(array)
+    if not array.flags.c_contiguous:
+        array = array.copy(order="C")
     if array.dtype.kind not in _ARRAY_KINDS or array.dtype.fields is not None:
         raise Unsupported(f"an array of dtype {array.dtype} cannot be sent")
-    out = io.BytesIO()
-    np.save(out, array, allow_pickle=False)
-    return out.getvalue()
+    header = io.BytesIO()
+    np.lib.format.write_array_header_2_0(
+        header, np.lib.format.header_data_from_array_1_0(array)
+    )
+    return header.getvalue(), memoryview(array.reshape(-1)).cast("B")
 
 
-def _array(blob: bytes) -> Any:
-    """Read ``.npy`` bytes strictly: plain dtypes only, size checked before reading."""
+def _array(blob: bytes | bytearray) -> Any:
+    """Read ``.npy`` bytes strictly: plain dtypes only, size checked before reading.
+
+    Like ``np.load(allow_pickle=False)``, with the data left in ``blob`` (no copy).
+    """
     import numpy as np
 
-    stream = io.BytesIO(blob)
+    stream = io.BytesIO(bytes(memoryview(blob)[:65_600]))
     try:
         version = np.lib.format.read_magic(stream)
         if version == (1, 0):
-            shape, _, dtype = np.lib.format.read_array_header_1_0(stream)
+            shape, fortran, dtype = np.lib.format.read_array_header_1_0(stream)
         elif version in ((2, 0), (3, 0)):
-            shape, _, dtype = np.lib.format.read_array_header_2_0(stream)
+            shape, fortran, dtype = np.lib.format.read_array_header_2_0(stream)
         else:
             raise ValueError(version)
     except Exception as error:
@@ -169,10 +184,11 @@ def _array(blob: bytes) -> Any:
         raise BridgeError(f"arrays of dtype {dtype} are not accepted")
     if any(not isinstance(n, int) or n < 0 for n in shape):
         raise BridgeError("bad array shape")
-    if math.prod(shape) * dtype.itemsize != len(blob) - stream.tell():
+    count = math.prod(shape)
+    if count * dtype.itemsize != len(blob) - stream.tell():
         raise BridgeError("array size does not match its data")
-    stream.seek(0)
-    return np.load(stream, allow_pickle=False)
+    flat = np.frombuffer(blob, dtype=dtype, count=count, offset=stream.tell())
+    return flat.reshape(shape, order="F" if fortran else "C")
 
 
 # --- encoding ------------------------------------------------------------------------
@@ -198,7 +214,7 @@ class Encoder:
 
     def __init__(self, register: Any = None) -> None:
         self.register = register
-        self.blobs: list[bytes] = []
+        self.blobs: list[Blob] = []
         self.nodes = 0
 
     def blob(self, array: Any) -> int:
@@ -675,7 +691,7 @@ class Decoder:
     ``resolve(handle, name)`` turns a function handle into a callable.
     """
 
-    def __init__(self, blobs: list[bytes], resolve: Any) -> None:
+    def __init__(self, blobs: list[bytearray], resolve: Any) -> None:
         self.blobs = blobs
         self.resolve = resolve
         self.nodes = 0
@@ -859,7 +875,7 @@ class TestSide:
         self.end()
         return BridgeError(self.gone)
 
-    def _ask(self, request: dict[str, Any], blobs: list[bytes] = ()) -> Any:
+    def _ask(self, request: dict[str, Any], blobs: list[Blob] = ()) -> Any:
         if self.gone is not None or self.sock is None:
             raise BridgeError(self.gone or "the student's kernel is not connected")
         self.next_id += 1
@@ -994,7 +1010,7 @@ def serve(path: str, namespace: dict) -> None:
         sock.close()
 
 
-def _get(names: list[str], namespace: dict) -> tuple[dict, list[bytes]]:
+def _get(names: list[str], namespace: dict) -> tuple[dict, list[Blob]]:
     encoder = Encoder(_register)
     values: dict[str, Any] = {}
     for name in names:
@@ -1010,35 +1026,34 @@ def _get(names: list[str], namespace: dict) -> tuple[dict, list[bytes]]:
     return {"values": values}, encoder.blobs
 
 
-def _call(request: dict, blobs: list[bytes]) -> tuple[dict, list[bytes]]:
+def _call(request: dict, blobs: list[bytearray]) -> tuple[dict, list[Blob]]:
     import numpy as np
 
     function = _resolve(request.get("handle"), "function")
     data = Decoder(blobs, _resolve).decode(request.get("data"))
-    pristine = Decoder(blobs, _resolve).decode(request.get("data"))
+    arrays = [(path, array, array.copy()) for path, array in _arrays(data, [])]
     result = function(*data["args"], **data["kwargs"])
     encoder = Encoder(_register)
     header: dict[str, Any] = {"result": encoder.encode(result), "changed": []}
-    for path, array, before in _arrays(data, pristine, []):
+    for path, array, before in arrays:
         if not np.array_equal(array, before, equal_nan=array.dtype.kind in "fc"):
             header["changed"].append([path, encoder.blob(array)])
     return header, encoder.blobs
 
 
-def _arrays(value: Any, twin: Any, path: list) -> Any:
-    """(path, array, untouched copy) for every array in the decoded arguments."""
+def _arrays(value: Any, path: list) -> Any:
+    """(path, array) for every array in the decoded arguments."""
     import numpy as np
 
-    if isinstance(value, np.ndarray) and isinstance(twin, np.ndarray):
-        if value.shape == twin.shape and value.dtype == twin.dtype:
-            yield path, value, twin
-    elif isinstance(value, list | tuple) and isinstance(twin, list | tuple):
-        for i, (a, b) in enumerate(zip(value, twin, strict=False)):
-            yield from _arrays(a, b, [*path, i])
-    elif isinstance(value, dict) and isinstance(twin, dict):
-        for key in value:
-            if isinstance(key, str) and key in twin:
-                yield from _arrays(value[key], twin[key], [*path, key])
+    if isinstance(value, np.ndarray):
+        yield path, value
+    elif isinstance(value, list | tuple):
+        for i, item in enumerate(value):
+            yield from _arrays(item, [*path, i])
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            if isinstance(key, str):
+                yield from _arrays(item, [*path, key])
 
 
 def _error(error: BaseException) -> dict[str, Any]:

@@ -14,6 +14,10 @@ objects, and functions as proxies that run in K_student). A name a locked cell b
 (``np``, ``train_x``, ``model`` in a setup cell...) is always K_tests' own. A test cell
 passes when it raises nothing in K_tests.
 
+A setup cell that only draws (its first line is a ``# figure:`` comment, the course's
+label for such cells) runs in K_student only, unless a later locked cell reads a name it
+binds.
+
 Limits: ``cell_timeout`` per cell (a cell over it is interrupted; a kernel that does
 not come back is given up), ``total_timeout`` for the whole notebook, and
 ``output_limit`` bytes of output kept per cell (four times that per notebook; the rest
@@ -450,10 +454,23 @@ class _Run:
         self.verdicts = {
             i: TestResult(False, "not run") for i, r in roles.items() if r == "test"
         }
-        self.locked = set()
-        for index, role in roles.items():
-            if role in ("setup", "test") and index < len(nb.cells):
-                self.locked |= names_bound(nb.cells[index].source)
+        self.locked: set[str] = set()
+        self.figures: set[int] = set()
+        read_later: set[str] = set()
+        for index in sorted(roles, reverse=True):
+            if index >= len(nb.cells) or roles[index] == "student":
+                continue
+            source = nb.cells[index].source
+            bound = names_bound(source)
+            self.locked |= bound
+            if (
+                roles[index] == "setup"
+                and source.lstrip().startswith("# figure:")
+                and not bound & read_later
+            ):
+                self.figures.add(index)
+            else:
+                read_later |= names_read(source)
 
     def fail(self, reason: str) -> None:
         self.failure = self.failure or reason
@@ -491,7 +508,7 @@ class _Run:
             outputs = _Outputs(self.budget, self.output_limit)
             if role in ("setup", "student"):
                 self.run_student(index, cell, outputs)
-            if role in ("setup", "test"):
+            if role == "test" or (role == "setup" and index not in self.figures):
                 self.run_tests(index, cell, role, outputs)
             cell.outputs = outputs.notebook_outputs()
         reason = self.failure or "the run stopped early"
