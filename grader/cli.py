@@ -35,10 +35,6 @@ def release(args: argparse.Namespace) -> int:
 
 def grade(args: argparse.Namespace) -> int:
     course: Path = args.course
-    if not (course / "gradebook.db").exists():
-        print("no gradebook: releasing the assignments first (make student)")
-        if release(argparse.Namespace(course=course, assignment=["*"])) != 0:
-            return 1
     if args.no_sandbox:
         print(
             "WARNING: --no-sandbox: student code runs unconfined, with your rights. "
@@ -51,6 +47,10 @@ def grade(args: argparse.Namespace) -> int:
         except sandbox.SandboxUnavailable as problem:
             print(problem, file=sys.stderr)
             return 2
+    if not (course / "gradebook.db").exists():
+        print("no gradebook: releasing the assignments first (make student)")
+        if release(argparse.Namespace(course=course, assignment=["*"])) != 0:
+            return 1
     from nbgrader.api import Gradebook
 
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook:

@@ -144,7 +144,7 @@ def check(bwrap: str | None = None) -> list[str]:
             f"{platform.system()}: grade on a Linux machine or in a Linux VM"
         ]
     problems = []
-    bwrap = bwrap or shutil.which("bwrap")
+    bwrap = shutil.which(bwrap or "bwrap")
     if bwrap is None:
         problems.append(
             "bubblewrap (bwrap) is not installed: apt-get install bubblewrap "

@@ -1,0 +1,256 @@
+"""The grading kernel's sandbox (grader/sandbox.py): what a kernel can see and use.
+
+The kernels here run plain Python (no TensorFlow), so each test takes seconds. When the
+sandbox cannot start on this machine the slow tests fail with the reason: grading would
+refuse to run here too.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from grader import cli, sandbox
+
+ROOT = Path(__file__).resolve().parents[1]
+MiB = 1024**2
+
+
+def run(client, code: str, timeout: float = 60) -> tuple[str, str | None]:
+    """Run ``code`` in a kernel: (its stdout, the error name or None)."""
+    out, error = [], []
+
+    def hook(msg: dict) -> None:
+        if msg["msg_type"] == "stream":
+            out.append(msg["content"]["text"])
+        elif msg["msg_type"] == "error":
+            error.append(msg["content"]["ename"])
+
+    client.execute_interactive(code, timeout=timeout, output_hook=hook)
+    return "".join(out), error[0] if error else None
+
+
+@pytest.fixture(scope="module")
+def box():
+    problems = sandbox.check()
+    assert not problems, "the sandbox cannot start here:\n" + "\n".join(problems)
+    with sandbox.Sandbox(
+        limits=sandbox.Limits(memory=256 * MiB, pids=64, file_size=MiB)
+    ) as box:
+        yield box
+
+
+@pytest.fixture(scope="module")
+def kernel(box):
+    return box.start_kernel("student")[1]
+
+
+@pytest.mark.slow
+def test_kernel_sees_no_repository_gradebook_or_home(kernel, tmp_path: Path) -> None:
+    secret = tmp_path / "gradebook.db"
+    secret.write_text("grades")
+    paths = [
+        ROOT / "notebooks" / "exercises" / "source",
+        ROOT / "README.md",
+        ROOT / "tests",
+        secret,
+        Path.home() / ".bashrc",
+        Path("/etc/shadow"),
+    ]
+    code = (
+        "import os\n"
+        f"paths = {[str(p) for p in paths]}\n"
+        "print([p for p in paths if os.path.exists(p) and os.path.getsize(p)])"
+    )
+    out, error = run(kernel, code)
+    assert error is None
+    assert out.strip() == "[]"
+
+
+@pytest.mark.slow
+def test_kernel_works_in_an_empty_home_with_an_empty_ipython_profile(kernel) -> None:
+    out, error = run(
+        kernel,
+        "import os\n"
+        "ip = get_ipython()\n"
+        "print(os.getcwd(), os.environ['HOME'], sorted(os.listdir('.')))\n"
+        "print(ip.profile_dir.location)\n"
+        "print(sorted(os.listdir(ip.profile_dir.startup_dir)))",
+    )
+    assert error is None
+    lines = out.splitlines()
+    assert lines[0] == f"{sandbox.HOME} {sandbox.HOME} ['.ipython']"
+    assert lines[1].startswith(f"{sandbox.HOME}/.ipython/")
+    assert lines[2] == "['README']", "IPython's own README, no startup file"
+
+
+@pytest.mark.slow
+def test_python_environment_is_read_only(kernel) -> None:
+    out, error = run(
+        kernel,
+        "import numpy, os\n"
+        "path = os.path.join(os.path.dirname(numpy.__file__), 'evil.py')\n"
+        "try:\n"
+        "    open(path, 'w')\n"
+        "except OSError as e:\n"
+        "    print(e.errno)",
+    )
+    assert error is None
+    assert out.strip() == "30"  # EROFS: read-only file system
+
+
+@pytest.mark.slow
+def test_kernel_has_no_network(kernel) -> None:
+    out, error = run(
+        kernel,
+        "import socket\n"
+        "s = socket.socket()\n"
+        "s.settimeout(3)\n"
+        "try:\n"
+        "    s.connect(('1.1.1.1', 53))\n"
+        "    print('connected')\n"
+        "except OSError as e:\n"
+        "    print('refused', e.errno)",
+    )
+    assert error is None
+    assert out.startswith("refused")
+
+
+@pytest.mark.slow
+def test_kernel_cannot_see_or_signal_the_grader(kernel) -> None:
+    out, error = run(
+        kernel,
+        "import os, signal\n"
+        f"print(os.path.exists('/proc/{os.getpid()}/cmdline'))\n"
+        "try:\n"
+        f"    os.kill({os.getpid()}, signal.SIGKILL)\n"
+        "except ProcessLookupError:\n"
+        "    print('no such process')\n"
+        "print(len([p for p in os.listdir('/proc') if p.isdigit()]) < 10)",
+    )
+    assert error is None
+    assert out.split() == ["False", "no", "such", "process", "True"]
+
+
+@pytest.mark.slow
+def test_file_size_is_capped(kernel) -> None:
+    out, error = run(
+        kernel,
+        "try:\n"
+        "    open('big', 'wb').write(b'x' * (2 * 1024**2))\n"
+        "except OSError as e:\n"
+        "    print('refused', e.errno)",
+    )
+    assert error is None
+    assert out.strip() == "refused 27"  # EFBIG
+
+
+@pytest.mark.slow
+def test_process_count_is_capped(kernel) -> None:
+    out, error = run(
+        kernel,
+        "import subprocess\n"
+        "started = []\n"
+        "try:\n"
+        "    for _ in range(200):\n"
+        "        started.append(subprocess.Popen(['sleep', '30']))\n"
+        "except OSError as e:\n"
+        "    print('refused after', len(started))\n"
+        "for p in started:\n"
+        "    p.kill()",
+    )
+    assert error is None
+    assert out.startswith("refused after")
+    assert int(out.split()[-1]) < 64
+
+
+@pytest.mark.slow
+def test_a_shared_mapping_beyond_the_memory_cap_kills_the_kernel(box) -> None:
+    """RLIMIT_DATA does not count MAP_SHARED pages; the cgroup does."""
+    manager, client = box.start_kernel("hog")
+    code = (
+        "import mmap\n"
+        "m = mmap.mmap(-1, 1024**3, flags=mmap.MAP_SHARED)\n"
+        "for i in range(0, 1024**3, 4096):\n"
+        "    m[i] = 1\n"
+        "print('survived')"
+    )
+    client.execute(code)
+    for _ in range(600):
+        if not manager.is_alive():
+            break
+        import time
+
+        time.sleep(0.1)
+    assert not manager.is_alive(), "a 1 GiB shared mapping under a 256 MiB cap"
+    assert box.cgroups["hog"].oom_killed()
+    assert box.oom_killed()
+
+
+@pytest.mark.slow
+def test_kernels_of_one_submission_share_only_the_exchange_folder(box) -> None:
+    student = box.kernels["student"][1]
+    _, tests = box.start_kernel("tests")
+    exchange = box.exchange_dir
+    out, error = run(
+        student,
+        f"open('{exchange}/hello', 'w').write('hi')\n"
+        "open('mine', 'w').write('secret')\n"
+        "print('ok')",
+    )
+    assert (error, out.strip()) == (None, "ok")
+    out, error = run(
+        tests,
+        f"import os\nprint(open('{exchange}/hello').read(), os.path.exists('mine'))",
+    )
+    assert (error, out.split()) == (None, ["hi", "False"])
+
+
+def test_check_names_a_missing_bwrap_and_how_to_install_it() -> None:
+    problems = sandbox.check(bwrap="/nonexistent/bwrap")
+    assert any(
+        "bwrap" in problem and "apt-get install bubblewrap" in problem
+        for problem in problems
+    ), problems
+
+
+def test_check_names_a_missing_cgroup_controller(monkeypatch) -> None:
+    monkeypatch.setattr(sandbox, "_cgroup_v1_dirs", lambda controller: None)
+    problems = sandbox.check()
+    assert any("cgroup v1 'memory'" in problem for problem in problems), problems
+    assert any("cgroup v1 'pids'" in problem for problem in problems), problems
+    with pytest.raises(sandbox.SandboxUnavailable, match="--no-sandbox"):
+        sandbox.require()
+
+
+def test_check_refuses_other_systems(monkeypatch) -> None:
+    monkeypatch.setattr(sandbox.platform, "system", lambda: "Darwin")
+    (problem,) = sandbox.check()
+    assert "needs Linux" in problem and "Darwin" in problem
+
+
+def test_grade_stops_before_running_anything_without_a_sandbox(
+    monkeypatch, tmp_path: Path, capsys
+) -> None:
+    monkeypatch.setattr(sandbox, "check", lambda bwrap=None: ["no bwrap here"])
+    status = cli.main(["grade", "--course", str(tmp_path)])
+    assert status == 2
+    err = capsys.readouterr().err
+    assert "grading stopped" in err and "no bwrap here" in err
+    assert list(tmp_path.iterdir()) == [], "nothing was released, run or written"
+
+
+def test_no_sandbox_is_an_explicit_documented_option() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "grader", "grade", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+    )
+    assert "--no-sandbox" in result.stdout
+    assert "trusted notebooks only" in " ".join(result.stdout.split())
