@@ -256,8 +256,9 @@ np.testing.assert_allclose(float(exact[0]), 200.0, rtol=1e-6)
 # So a network that ends with logits and trains with `from_logits=True` keeps an
 # honest loss (and an honest gradient) for its worst mistakes; TensorFlow's
 # beginners' tutorial builds its network that way. The course keeps softmax inside the
-# network, so that its outputs are probabilities you can read; at the losses of this
-# course, between about 0.05 and 2.3, both ways give the same numbers.
+# network, so that its outputs are probabilities you can read; as long as no true
+# class gets a probability below $10^{-7}$, both ways give the same loss, as on the
+# batch above.
 
 # %% [markdown]
 # ## 3. Relate the loss to the binary formula
@@ -621,8 +622,11 @@ del course_network, wrapped
 #   \omega := \omega - \alpha\, \frac{\hat{\mathbf m}_t}{\sqrt{\hat{\mathbf v}_t} +
 #   \epsilon} .$$
 #
-# The step of a weight is about $\alpha$ times the sign of its recent gradients,
-# whatever their size: weights with small gradients move as fast as the others.
+# The gradient's size cancels between $\hat{\mathbf m}_t$ and
+# $\sqrt{\hat{\mathbf v}_t}$: in the first step $\hat{\mathbf m}_1 = \mathbf g_1$ and
+# $\hat{\mathbf v}_1 = \mathbf g_1^2$, so every weight whose gradient is well above
+# $\epsilon$ moves by almost exactly $\alpha$, whether its gradient is large or small.
+# Weights with small gradients move as fast as the others.
 # Keras's defaults are $\alpha = 0.001$, $\beta_1 = 0.9$, $\beta_2 = 0.999$ and
 # $\epsilon = 10^{-7}$. Keras computes the same update rearranged, with $\epsilon$
 # added before the correction of $\mathbf v_t$:
@@ -653,6 +657,7 @@ lr, beta1, beta2, eps = 0.001, 0.9, 0.999, 1e-7
 mine = [w.numpy() for w in net.trainable_variables]
 m = [np.zeros_like(w) for w in mine]
 v = [np.zeros_like(w) for w in mine]
+start_w1 = mine[0].copy()
 
 for t in (1, 2):
     images = data.scale_images(train_x[t * n_batch : (t + 1) * n_batch])
@@ -673,7 +678,22 @@ for t in (1, 2):
 
     for w, expected in zip(net.trainable_variables, mine, strict=True):
         np.testing.assert_allclose(w.numpy(), expected, rtol=1e-5, atol=1e-7)
+    if t == 1:  # kept for the next cell
+        first_g, first_move = grads[0].numpy(), np.abs(mine[0] - start_w1)
 del net
+
+# %% [markdown]
+# **Predict, then run.** In the first step, how far did a weight of $W_1$ move whose
+# gradient was 0.002? And one whose gradient was 0.2? By section 7.1, both by about
+# $\alpha = 0.001$, where SGD would move the second 100 times as far as the first. A
+# weight with no gradient (its pixel is 0 in every image of the batch, or its unit is
+# off for all of them) does not move:
+
+# %%
+not_tiny = np.abs(first_g) > 1e-3
+assert not_tiny.sum() > 10_000  # a third of W1's weights
+np.testing.assert_allclose(first_move[not_tiny], lr, rtol=0.01)
+np.testing.assert_array_equal(first_move[first_g == 0], 0)  # no gradient, no step
 
 # %% [markdown]
 # ### 7.3 Compile with the loss and the optimizer
@@ -760,8 +780,8 @@ assert 0.070 <= test_loss <= 0.095
 # ## 8. Compare Adam with plain SGD, fairly
 #
 # Is Adam worth it? A fair comparison changes only the optimizer: train the same
-# network with plain SGD from the **same starting weights**, on the same batches (the
-# seed is set again, so `fit` shuffles the images in the same order), for the same 5
+# network with plain SGD from the **same starting weights**, on the same batches (with
+# the same seed, `fit` shuffles the images in the same order), for the same 5
 # epochs of 1875 iterations. Use SGD's learning rate of section 4, $\alpha = 0.1$,
 # and, to see what the learning rate does, also Keras's default for SGD, 0.01.
 #
