@@ -63,8 +63,12 @@ def quiet_tensorflow(level: int = 3) -> None:
 def set_seed(seed: int = 42, *, deterministic: bool = True) -> None:
     """Seed Python, NumPy and TensorFlow, and make TensorFlow's ops deterministic.
 
-    With the same seed, the same machine and the same number of CPU threads, training
-    then gives the same weights, losses and accuracies on every run.
+    With the same seed, the starting weights Keras draws are the same on every
+    machine, whatever its CPU, thread count or oneDNN setting. With the same seed, the
+    same machine and the same number of CPU threads, training then gives the same
+    weights, losses and accuracies on every run; on another machine the trained numbers
+    can differ in their last digits (the order of floating-point additions changes),
+    which is why the lessons check them against bands.
 
     Parameters
     ----------

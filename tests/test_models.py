@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from course_utils import repro
 from course_utils.models import build_ann
 
 
@@ -43,6 +44,20 @@ def test_rescaled_network_takes_grey_levels_and_gives_the_same_answers() -> None
         rtol=1e-5,
         atol=1e-7,
     )
+
+
+def test_dense_layers_start_glorot_uniform_half_the_scale_of_lesson_2s_draws() -> None:
+    repro.set_seed(42)
+    model = build_ann()
+    for name, fan_in, fan_out in (("hidden", 784, 100), ("output", 100, 10)):
+        kernel, bias = model.get_layer(name).get_weights()
+        limit = np.sqrt(6 / (fan_in + fan_out))
+        assert np.abs(kernel).max() <= limit
+        assert np.abs(kernel).max() > 0.99 * limit  # the whole range is used
+        np.testing.assert_allclose(kernel.std(), limit / np.sqrt(3), rtol=0.02)
+        np.testing.assert_array_equal(bias, 0.0)
+    hidden_std = model.get_layer("hidden").get_weights()[0].std()
+    assert 0.45 < hidden_std / 0.1 < 0.55
 
 
 def test_hidden_and_output_sizes_are_configurable() -> None:

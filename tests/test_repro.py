@@ -82,6 +82,36 @@ def test_same_seed_gives_same_weights_and_same_training() -> None:
     np.testing.assert_array_equal(train(), train())
 
 
+STARTING_WEIGHTS = """
+from course_utils import models, repro, data
+repro.quiet_tensorflow()
+repro.set_seed(42)
+print(data.array_digest(models.build_ann().get_layer("hidden").get_weights()[0]))
+"""
+
+
+@pytest.mark.slow
+def test_seeded_starting_weights_do_not_depend_on_threads_or_onednn() -> None:
+    """Lesson 2 compares its Keras starting weights exactly, on any machine."""
+
+    def digest(**settings: str) -> str:
+        env = {**os.environ, **settings}
+        result = subprocess.run(
+            [sys.executable, "-c", STARTING_WEIGHTS],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=300,
+            check=True,
+        )
+        return result.stdout.strip()
+
+    default = digest()
+    assert len(default) == 64
+    assert digest(TF_NUM_INTRAOP_THREADS="1", TF_ENABLE_ONEDNN_OPTS="0") == default
+    assert digest(TF_NUM_INTRAOP_THREADS="16", ONEDNN_MAX_CPU_ISA="AVX2") == default
+
+
 def test_different_seeds_give_different_numbers() -> None:
     repro.set_seed(1)
     first = np.random.rand(3)
