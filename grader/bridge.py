@@ -287,6 +287,10 @@ _ACTIVATIONS = {
     "softsign", "swish", "silu", "gelu", "exponential", "leaky_relu", "relu6",
     "hard_sigmoid", "log_softmax", "mish",
 }  # fmt: skip
+_LAYERS = {
+    "Flatten", "Dense", "Conv2D", "MaxPooling2D", "Dropout", "GaussianNoise",
+    "Rescaling", "Reshape", "Activation", "BatchNormalization",
+}  # fmt: skip
 _DTYPES = {"float16", "bfloat16", "float32", "float64", "uint8", "int32", "int64"}
 _POLICIES = _DTYPES | {"mixed_float16", "mixed_bfloat16"}
 _OPTIMIZERS = {
@@ -377,6 +381,11 @@ def model_spec(model: Any, encoder: Encoder) -> dict[str, Any]:
         pass
     specs = []
     for layer in layers:
+        if type(layer).__name__ not in _LAYERS:
+            raise Unsupported(
+                f"its layer {type(layer).__name__} is not one the grader rebuilds "
+                f"({', '.join(sorted(_LAYERS))})"
+            )
         config = _plain(layer.get_config())
         dtype = layer.get_config().get("dtype")
         if isinstance(dtype, dict):

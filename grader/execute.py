@@ -353,20 +353,34 @@ def _exit_reason(manager: KernelManager) -> str:
 # --- which names a cell reads and binds ----------------------------------------------
 
 
-def _table(source: str) -> symtable.SymbolTable | None:
+def _table(source: str) -> tuple[symtable.SymbolTable | None, list[str]]:
+    """The cell's symbol table (IPython syntax turned into Python) and the code its
+    magics (``%time f(x)``, ``%%timeit``) run."""
     from IPython.core.inputtransformer2 import TransformerManager
 
     try:
         code = TransformerManager().transform_cell(source)
-        ast.parse(code)
-        return symtable.symtable(code, "<cell>", "exec")
+        tree = ast.parse(code)
+        table = symtable.symtable(code, "<cell>", "exec")
     except (SyntaxError, ValueError):
-        return None
+        return None, []
+    magics = [
+        node.args[-1].value
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr in ("run_line_magic", "run_cell_magic")
+        and node.args
+        and isinstance(node.args[-1], ast.Constant)
+        and isinstance(node.args[-1].value, str)
+    ]
+    return table, magics
 
 
 def names_read(source: str) -> set[str]:
-    """Global names a cell reads, at top level or inside its functions and classes."""
-    top = _table(source)
+    """Global names a cell reads, at top level, inside its functions and classes, and
+    in the code its magics run."""
+    top, magics = _table(source)
     if top is None:
         return set()
     names = {s.get_name() for s in top.get_symbols() if s.is_referenced()}
@@ -375,12 +389,14 @@ def names_read(source: str) -> set[str]:
         table = stack.pop()
         stack.extend(table.get_children())
         names |= {s.get_name() for s in table.get_symbols() if s.is_global()}
+    for code in magics:
+        names |= names_read(code)
     return names
 
 
 def names_bound(source: str) -> set[str]:
     """Global names a cell binds (assignment, import, def, class, for, with...)."""
-    top = _table(source)
+    top, _ = _table(source)
     if top is None:
         return set()
     names = {
