@@ -330,8 +330,8 @@ assert train_accuracy - test_accuracy >= 0.005 and train_loss < test_loss
 #
 # Keep the last 10,000 training images apart as a **validation set**. To see
 # overfitting in seconds rather than minutes, train on a small part of the rest, the
-# first 10,000 images, for 20 epochs: a network overfits sooner when it has fewer
-# images to learn from.
+# first 10,000 images, for 20 epochs: the fewer images a network learns from, the
+# sooner it can fit their particulars.
 
 # %%
 fit_x, fit_y = train_x[:10_000], train_y[:10_000]
@@ -417,8 +417,7 @@ fig = plots.plot_history(
 #
 # - the **training** loss falls in every epoch: the network fits its 10,000 images
 #   better and better;
-# - the **validation loss** falls until a best epoch (about epoch 10; between 6 and 15
-#   on the machines we tried), then rises;
+# - the **validation loss** falls until a best epoch (around epoch 11), then rises;
 # - the **validation accuracy** does *not* fall after the best epoch: it stays about
 #   level or still rises a little;
 # - the gap between training and validation loss widens after the best epoch.
@@ -499,7 +498,7 @@ for name, net in [(f"epoch {best_epoch}", stopped), (f"epoch {n_epoch_long}", pl
 # %% [markdown]
 # After 20 epochs the network makes fewer mistakes than at its best epoch, not more,
 # and it is surer of its right answers; but it is much surer of its *wrong* ones
-# (their loss grows by a third or more), and that raises the average loss.
+# (their loss grows by more than a fifth), and that raises the average loss.
 
 # %%
 best_wrong, best_loss_wrong, best_loss_right = outcomes[f"epoch {best_epoch}"]
@@ -615,8 +614,9 @@ print(
 )
 
 # %% [markdown]
-# Early on, dropout's noise slows training a little; once the network without it
-# starts to overfit, dropout's validation loss stays lower, to the last epoch.
+# In the first epochs the two curves are close and either may be lower. By the best
+# epoch of the network without a remedy at the latest, dropout's validation loss is
+# lower, and it stays lower to the last epoch, rising little if at all.
 
 # %%
 assert from_epoch <= best_epoch  # lower from the best epoch on, at the latest
