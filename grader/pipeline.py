@@ -159,8 +159,9 @@ def grade(job: Job, settings: Settings) -> Outcome:
         "failed_tests": outcome.failed_tests,
         "notes": outcome.notes,
     }
-    outcome.executed = nbformat.writes(nb)
     outcome.seconds = time.monotonic() - started
+    nb.metadata["grader"]["seconds"] = round(outcome.seconds, 1)
+    outcome.executed = nbformat.writes(nb)
     return outcome
 
 

@@ -281,10 +281,12 @@ n = int(sys.argv[1])
 for procs in sys.argv[2:2 + n]:
     with open(procs, "w") as f:
         f.write(str(os.getpid()))
-size = int(sys.argv[2 + n])
+size, data = int(sys.argv[2 + n]), int(sys.argv[3 + n])
 resource.setrlimit(resource.RLIMIT_FSIZE, (size, size))
+# a private allocation beyond the cap raises MemoryError (the cgroup would kill)
+resource.setrlimit(resource.RLIMIT_DATA, (data, data))
 resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-os.execvp(sys.argv[3 + n], sys.argv[3 + n:])
+os.execvp(sys.argv[4 + n], sys.argv[4 + n:])
 """
 
 
@@ -435,6 +437,7 @@ class Sandbox:
                 str(len(procs)),
                 *procs,
                 str(self.limits.file_size),
+                str(self.limits.memory),
                 *command,
             ]
             manager = SandboxedKernelManager(
