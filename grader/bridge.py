@@ -12,6 +12,8 @@ defined gets it from K_student through this bridge, as DATA:
   class and hyperparameters, loss, metrics), rebuilt in K_tests from K_tests' own Keras;
 - a Keras ``History`` as an object with ``.history`` (lists of floats), ``.params`` and
   ``.epoch``;
+- a module (``import math`` in an answer) as its name: K_tests imports its own copy,
+  for allow-listed modules only (:data:`MODULES`, :data:`PACKAGES`);
 - a function as a :class:`StudentFunction` proxy: calling it in K_tests sends its
   arguments (data) to K_student, runs the student's function there and brings the
   result (data) back; arrays the function changed in place are copied back into the
@@ -48,6 +50,7 @@ import struct
 import sys
 import time
 import traceback
+import types
 from typing import Any
 
 MAGIC = b"GRB1"
@@ -60,6 +63,13 @@ MAX_UNITS = 10_000
 """Largest units / filters of one rebuilt layer."""
 MAX_PARAMS = 20_000_000
 """Most parameters a rebuilt model may have."""
+MODULES = {
+    "math", "random", "statistics", "itertools", "functools", "collections",
+    "operator", "string", "time",
+}  # fmt: skip
+"""Modules a student's name may stand for; K_tests imports its own copy."""
+PACKAGES = {"numpy", "keras", "tensorflow", "matplotlib", "course_utils"}
+"""Packages whose modules (``numpy.linalg``...) K_tests imports likewise."""
 _ARRAY_KINDS = "biufcUS"
 _NAME = re.compile(r"^[A-Za-z0-9_.\-]{1,128}$")
 
@@ -249,6 +259,8 @@ class Encoder:
             }
         if isinstance(value, StudentFunction):
             return {"function": value.handle, "name": value.__name__}
+        if isinstance(value, types.ModuleType):
+            return {"module": str(value.__name__)}
         if _is_keras(value, "model"):
             return {"model": model_spec(value, self)}
         if _is_keras(value, "history"):
@@ -751,6 +763,8 @@ class Decoder:
             return build_model(spec, arrays)
         if "history" in node and type(node["history"]) is dict:
             return self.history(node["history"], depth)
+        if "module" in node and len(node) == 1:
+            return _module(node["module"])
         raise BridgeError("unknown kind of data")
 
     def history(self, node: dict[str, Any], depth: int) -> History:
@@ -771,6 +785,19 @@ class Decoder:
         ):
             raise BridgeError("bad History")
         return History(history, params, epoch)
+
+
+def _module(name: Any) -> types.ModuleType:
+    """This kernel's own copy of an allow-listed module the student imported."""
+    import importlib
+
+    if not (
+        isinstance(name, str)
+        and (name in MODULES or name.split(".")[0] in PACKAGES)
+        and all(part.isidentifier() for part in name.split("."))
+    ):
+        raise BridgeError(f"module {str(name)[:80]!r} is not one the grader imports")
+    return importlib.import_module(name)
 
 
 def _hashable(key: Any) -> bool:

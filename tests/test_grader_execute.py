@@ -88,6 +88,17 @@ def test_bridge_round_trips_data_and_keeps_numpy_and_tuple_types():
     assert back[3][1]["nested"] == 7 and type(back[3][1]["nested"]) is np.int64
 
 
+def test_a_module_crosses_as_its_name_and_only_allow_listed_ones_are_imported():
+    import math
+    import subprocess
+
+    node, blobs = _frame(math)
+    assert bridge.Decoder(blobs, None).decode(node) is math
+    node, blobs = _frame(subprocess)
+    with pytest.raises(bridge.BridgeError, match="not one the grader imports"):
+        bridge.Decoder(blobs, None).decode(node)
+
+
 def test_bridge_sends_a_function_as_a_handle_and_refuses_other_objects():
     def flatten_images(images):
         return images
