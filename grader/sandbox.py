@@ -43,9 +43,11 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -373,6 +375,18 @@ def bwrap_command(
     return [*args, "--chdir", HOME]
 
 
+_LAUNCHER: ThreadPoolExecutor | None = None
+_LAUNCHER_LOCK = threading.Lock()
+
+
+def _launcher() -> ThreadPoolExecutor:
+    global _LAUNCHER
+    with _LAUNCHER_LOCK:
+        if _LAUNCHER is None:
+            _LAUNCHER = ThreadPoolExecutor(1, thread_name_prefix="kernel-launcher")
+        return _LAUNCHER
+
+
 class SandboxedKernelManager(KernelManager):
     """A jupyter KernelManager whose kernel runs in a bwrap sandbox and a cgroup.
 
@@ -447,13 +461,17 @@ class Sandbox:
                 ip=str(runtime / "zmq"),
                 connection_file=str(connection),
             )
-            manager.start_kernel(
+            # --die-with-parent follows the *thread* that starts bwrap (Linux's
+            # parent-death signal): start it from a thread that lives as long as
+            # the grader, not from a caller's short-lived worker thread
+            _launcher().submit(
+                manager.start_kernel,
                 cwd=str(home),
                 env={},
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
-            )
+            ).result()
         else:
             manager = KernelManager(
                 kernel_name="python3",

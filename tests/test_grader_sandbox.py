@@ -254,3 +254,15 @@ def test_no_sandbox_is_an_explicit_documented_option() -> None:
     )
     assert "--no-sandbox" in result.stdout
     assert "trusted notebooks only" in " ".join(result.stdout.split())
+
+
+@pytest.mark.slow
+def test_a_kernel_started_from_a_short_lived_thread_keeps_running(box) -> None:
+    """bwrap's --die-with-parent follows the thread that started it, not the process."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as pool:
+        manager, client = pool.submit(box.start_kernel, "threaded").result()
+    out, error = run(client, "print(6 * 7)")
+    assert (error, out.strip()) == (None, "42")
+    assert manager.is_alive()
