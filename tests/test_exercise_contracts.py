@@ -398,8 +398,9 @@ def test_reference_test_cells_print_one_short_verdict(executed, assignment) -> N
             "the hidden tests are checked when graded",
         )
         assert any(verdict in lines[0] for verdict in verdicts), (grade_id, lines)
-    # a minute on 2 quiet cores; shared, busy cores take up to three times as long
-    assert seconds < 180, f"{assignment} took {seconds:.0f} s"
+    # under a minute on 2 quiet cores; it must fit the grader's whole-notebook limit
+    # (python -m grader grade --total-timeout, 300 s) even on busy shared cores
+    assert seconds < 300, f"{assignment} took {seconds:.0f} s"
 
 
 # -- what the notebooks say, read without running them -------------------------------
