@@ -41,7 +41,7 @@
 # 2. Load the images and labels, and check them.
 # 3. Look at one digit as an image and as numbers, then at many.
 # 4. Count the digits of each class.
-# 5. Scale the grey levels to [0, 1] and measure their statistics.
+# 5. Count the pixels of each grey level, and scale the grey levels to [0, 1].
 # 6. Average the images of each digit.
 # 7. Flatten an image into 784 numbers, the way the model does.
 #
@@ -236,7 +236,71 @@ assert train_share.argmin() == 5 and train_share.argmax() == 1
 assert test_share.argmin() == 5 and test_share.argmax() == 1
 
 # %% [markdown]
-# ## 5. Scale the grey levels to [0, 1]
+# ## 5. Measure and scale the grey levels
+#
+# ### 5.1 Count the pixels of each grey level
+#
+# Count how many of the 47 million training pixels have each grey level 0..255:
+# `np.histogram` with 256 bins, one per level, gives the 256 counts $c_0, \dots,
+# c_{255}$.
+
+# %%
+level_counts, _ = np.histogram(train_x, bins=256, range=(0, 256))
+n_pixels = level_counts.sum()
+print(f"{n_pixels:,} pixels; {level_counts[0] / n_pixels:.1%} of them are 0")
+
+# %%
+assert n_pixels == train_x.size == 60000 * 28 * 28
+assert level_counts[0] == train_x.size - np.count_nonzero(train_x)
+
+# %%
+# figure: how many training pixels have each grey level
+fig, ax = plt.subplots(figsize=(7, 3.2))
+ax.bar(np.arange(256), level_counts, width=1.0)
+ax.set_yscale("log")
+ax.set_xlabel("grey level (0 = background, 255 = ink)")
+ax.set_ylabel("training pixels (log scale)")
+ax.set_title("Most pixels are background (0), and many strokes reach full ink")
+plt.show()
+
+# %% [markdown]
+# Four pixels in five are background. Between 0 and 255 lie the softer edges of the
+# strokes, and near the top is a second peak: the centre of a stroke is full ink.
+# Find the most frequent level after 0, and compare its count with the middle levels:
+
+# %%
+ink_level = 1 + level_counts[1:].argmax()
+middle = np.median(level_counts[1:252])
+print(f"most frequent level after 0: {ink_level}, {level_counts[ink_level]:,} pixels")
+print(f"median count of the levels 1 to 251: {middle:,.0f} pixels")
+
+# %%
+assert ink_level == 253 and level_counts[ink_level] > 50 * middle
+
+# %% [markdown]
+# The counts give the mean grey level $\mu$ and the standard deviation $\sigma$ of all
+# $N$ pixels, each level $v$ weighted by its count:
+#
+# $$
+# \mu = \frac{1}{N}\sum_{v=0}^{255} v\, c_v, \qquad
+# \sigma = \sqrt{\frac{1}{N}\sum_{v=0}^{255} (v - \mu)^2\, c_v} .
+# $$
+
+# %%
+levels = np.arange(256)
+level_mean = (levels * level_counts).sum() / n_pixels
+level_std = np.sqrt(((levels - level_mean) ** 2 * level_counts).sum() / n_pixels)
+print(f"on 0..255: mean {level_mean:.4f}, std {level_std:.4f}")
+
+# %%
+np.testing.assert_allclose(level_mean, 33.3184, atol=1e-4)
+np.testing.assert_allclose(level_std, 78.5675, atol=1e-4)
+
+# %% [markdown]
+# You will meet these two numbers, or the same divided by 255, in many MNIST programs,
+# which use them to standardise the inputs.
+#
+# ### 5.2 Scale the grey levels to [0, 1]
 #
 # A network computes with floating-point numbers, and it learns best when its inputs
 # are small, around 0 to 1: large inputs make large outputs and large, unstable
@@ -274,46 +338,22 @@ assert train_x.dtype == test_x.dtype == np.float32
 assert train_x.min() == 0.0 and train_x.max() == 1.0
 
 # %% [markdown]
-# From the next lesson on you will load the scaled images in one step, with
-# `data.load_mnist(scaled=True)`.
-
-# %% [markdown]
-# ### 5.1 Measure the pixel statistics
-#
-# Over all $N$ = 47 million training pixels $x_1, \dots, x_N$, the mean grey level
-# and the standard deviation are
-#
-# $$
-# \mu = \frac{1}{N}\sum_{i=1}^{N} x_i, \qquad
-# \sigma = \sqrt{\frac{1}{N}\sum_{i=1}^{N} (x_i - \mu)^2} .
-# $$
-#
-# You will meet their values, $\mu = 0.1307$ and $\sigma = 0.3081$ (33.3184 and
-# 78.5675 on the 0..255 scale), in many MNIST programs, which use them to standardise
-# the inputs. Compute them:
+# Dividing every pixel by 255 divides the mean and the standard deviation by 255 too:
+# $\mu = 0.1307$ and $\sigma = 0.3081$ on the scaled images. Check the mean on the
+# scaled pixels themselves:
 
 # %%
 pixel_mean = train_x.mean(dtype=np.float64)
-pixel_std = float(train_x.std())
+pixel_std = level_std / 255
 print(f"scaled to [0, 1]: mean {pixel_mean:.4f}, std {pixel_std:.4f}")
-print(f"on 0..255:        mean {255 * pixel_mean:.4f}, std {255 * pixel_std:.4f}")
 
 # %%
-np.testing.assert_allclose(pixel_mean, 0.1307, atol=5e-5)
-np.testing.assert_allclose(pixel_std, 0.3081, atol=5e-5)
-np.testing.assert_allclose(255 * pixel_mean, 33.3184, atol=1e-3)
-np.testing.assert_allclose(255 * pixel_std, 78.5675, atol=1e-3)
+np.testing.assert_allclose(pixel_mean, level_mean / 255, rtol=1e-6)
+np.testing.assert_allclose([pixel_mean, pixel_std], [0.1307, 0.3081], atol=5e-5)
 
 # %% [markdown]
-# The mean is low because most pixels are background. Count the pixels that are not
-# 0 with `np.count_nonzero`:
-
-# %%
-background = 1 - np.count_nonzero(train_x) / train_x.size
-print(f"{background:.1%} of the training pixels are 0")
-
-# %%
-assert 0.80 < background < 0.82
+# From the next lesson on you will load the scaled images in one step, with
+# `data.load_mnist(scaled=True)`.
 
 # %% [markdown]
 # ## 6. Average the images of each digit
@@ -412,19 +452,22 @@ except ValueError as error:
 # subtly different. So `load_mnist()` computes a SHA-256 digest (a fingerprint) of each
 # of the four arrays and compares it with the digest of the real MNIST. Any difference,
 # even in one pixel, raises an error that names the file and the fix. Redo the check
-# yourself on the training images, reloaded as `uint8`:
+# yourself on the test images, read again as `uint8` from the file `load_mnist()`
+# uses:
 
 # %%
-(raw_x, _), _ = data.load_mnist()
-shape, digest = data.EXPECTED["x_train"]
-print(f"expected x_train: {shape}, digest {digest[:16]}…")
-print(f"your images:      {raw_x.shape}, digest {data.array_digest(raw_x)[:16]}…")
+with np.load(data.resolve_path()) as mnist_file:
+    raw_test_x = mnist_file["x_test"]
+shape, digest = data.EXPECTED["x_test"]
+print(f"expected x_test: {shape}, digest {digest[:16]}…")
+print(
+    f"your file:       {raw_test_x.shape}, digest {data.array_digest(raw_test_x)[:16]}…"
+)
 
 # %%
-assert data.array_digest(raw_x) == digest
-raw_x[0, 0, 0] = 1  # change one pixel of one image
-assert data.array_digest(raw_x) != digest
-del raw_x
+assert data.array_digest(raw_test_x) == digest
+raw_test_x[0, 0, 0] = 1  # change one pixel of one image
+assert data.array_digest(raw_test_x) != digest
 
 # %% [markdown]
 # ## 9. Under the hood: what the arrays cost in memory (optional)
@@ -452,8 +495,9 @@ assert train_x.nbytes == 188_160_000
 assert np.shares_memory(flat_x, train_x)
 
 # %% [markdown]
-# `train_x.std()` in section 5.1 builds $x_i - \mu$ for every pixel, a second
-# 188 MB array, for a moment. The same $\sigma$ follows from two sums, with no copy:
+# Section 5.1 found $\sigma$ from the 256 counts. The usual `train_x.std()` would
+# first build $x_i - \mu$ for every pixel, a second 188 MB array, for a moment. The
+# same $\sigma$ also follows from two sums, with no copy:
 #
 # $$
 # \sigma = \sqrt{\frac{1}{N}\sum_{i=1}^{N} x_i^2 - \mu^2} .
@@ -472,7 +516,7 @@ def std_from_sums(images: np.ndarray) -> float:
 
 
 # %%
-print(f"from sums: {std_from_sums(train_x):.5f}   np.std: {pixel_std:.5f}")
+print(f"from sums: {std_from_sums(train_x):.5f}   from the counts: {pixel_std:.5f}")
 
 # %%
 np.testing.assert_allclose(std_from_sums(train_x), pixel_std, rtol=1e-5)
@@ -484,8 +528,9 @@ np.testing.assert_allclose(std_from_sums(train_x), pixel_std, rtol=1e-5)
 #   training and 10,000 for testing, with about 10% of each digit in both.
 # - Each image is a 28 × 28 grid of grey levels 0..255 (`uint8`), with a label
 #   $y$ from 0 to 9.
-# - You scale the grey levels to [0, 1] in `float32`, the type Keras computes in.
-#   Their mean is 0.1307 and their standard deviation 0.3081.
+# - Four pixels in five are background (0). You scale the grey levels to [0, 1] in
+#   `float32`, the type Keras computes in; their mean is then 0.1307 and their
+#   standard deviation 0.3081.
 # - The arrays stay (n, 28, 28); flattening to 784 numbers, row after row, is the
 #   model's first layer, `Flatten`.
 #
