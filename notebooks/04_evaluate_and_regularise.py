@@ -643,7 +643,7 @@ keras.backend.clear_session()
 # %% [markdown]
 # ## 7. Choose a wider network on the validation set
 #
-# How far can a network of `Dense` layers go with all the training data? Try **512
+# How far can a network of `Dense` layers go with more of the training data? Try **512
 # hidden units** instead of 100, for more capacity, and ask one question: does it need
 # dropout? Answer it the careful way:
 #
@@ -725,12 +725,14 @@ print(f"{n_wide_wrong} mistakes; the course's network made {n_wrong}")
 
 # %% [markdown]
 # The wider network with dropout reaches about 98.2%, and makes about a third fewer
-# mistakes than the course's network: a difference well beyond the noise of ±0.3
-# points.
+# mistakes than the course's network: a difference beyond the noise of ±0.3 points
+# (both are measured on the same 10,000 images). It differs from the course's network in width, dropout and training
+# schedule, and it learned from 50,000 images rather than 60,000: the comparison
+# measures what the whole recipe gains, not what each change gains.
 
 # %%
 assert 0.978 <= wide_accuracy <= 0.986
-assert wide_accuracy - test_accuracy > 2 * half_width(wide_accuracy)
+assert wide_accuracy - test_accuracy > half_width(wide_accuracy)
 assert 0.55 <= n_wide_wrong / n_wrong <= 0.80
 
 # %% [markdown]
