@@ -42,6 +42,7 @@ from __future__ import annotations
 import builtins
 import contextlib
 import io
+import itertools
 import json
 import math
 import re
@@ -302,6 +303,10 @@ _ACTIVATIONS = {
 _LAYERS = {
     "Flatten", "Dense", "Conv2D", "MaxPooling2D", "Dropout", "GaussianNoise",
     "Rescaling", "Reshape", "Activation", "BatchNormalization",
+}  # fmt: skip
+_FLAT_LAYERS = {
+    "Dense", "Dropout", "Activation", "Rescaling", "GaussianNoise",
+    "BatchNormalization",
 }  # fmt: skip
 _DTYPES = {"float16", "bfloat16", "float32", "float64", "uint8", "int32", "int64"}
 _POLICIES = _DTYPES | {"mixed_float16", "mixed_bfloat16"}
@@ -602,6 +607,26 @@ def _parameters(layer: Any, shape: tuple[Any, ...]) -> int:
     return 0
 
 
+def _check_unbuilt(layers: list[Any]) -> None:
+    """Bound the weights a model without an input shape will create when called.
+
+    Its first layer gets the test's own data; every later size is fixed by the
+    spec, so the sum of consecutive layer widths' products bounds the rest.
+    """
+    kinds = [type(layer).__name__ for layer in layers]
+    if kinds[:1] == ["Flatten"]:
+        kinds = kinds[1:]
+    _check(
+        all(kind in _FLAT_LAYERS for kind in kinds),
+        "a model without an input shape may only hold Dense, Dropout, Activation, "
+        "Rescaling, GaussianNoise and BatchNormalization layers after an optional "
+        "first Flatten; start it with keras.Input(shape=...)",
+    )
+    units = [layer.units for layer in layers if type(layer).__name__ == "Dense"]
+    total = sum(a * b for a, b in itertools.pairwise(units))
+    _check(total <= MAX_PARAMS, f"{total} parameters is too many")
+
+
 def _compile(model: Any, spec: Any) -> None:
     import keras
 
@@ -679,6 +704,7 @@ def build_model(spec: Any, arrays: list[Any]) -> Any:
         inputs = [keras.Input(shape=tuple(shape[1:]), dtype=dtype)]
     else:
         _check(not arrays, "weights of an unbuilt model")
+        _check_unbuilt(layers)
     model = keras.Sequential([*inputs, *layers], name=name)
     if arrays:
         try:

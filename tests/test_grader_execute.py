@@ -147,6 +147,39 @@ def test_bridge_frame_over_the_limit_is_refused_before_it_is_read():
             bridge.receive(ours, deadline=None, limit=1000)
 
 
+def _dense(units: int) -> dict[str, object]:
+    return {"class": "Dense", "config": {"units": units, "activation": "relu"}}
+
+
+def test_a_model_spec_is_rebuilt_only_from_allow_listed_checked_layers():
+    spec = {"layers": [_dense(3)], "input_shape": [None, 4], "compile": None}
+    weights = [np.ones((4, 3), np.float32), np.zeros(3, np.float32)]
+    model = bridge.build_model(spec, weights)
+    assert model.count_params() == 15
+    np.testing.assert_allclose(model.predict(np.ones((1, 4)), verbose=0), [[4, 4, 4]])
+    refused = {
+        "Lambda layer": {**spec, "layers": [{"class": "Lambda", "config": {}}]},
+        "custom activation": {
+            **spec,
+            "layers": [{"class": "Dense", "config": {"units": 3, "activation": "os"}}],
+        },
+        "weights that do not match": spec,
+        "too many parameters": {**spec, "layers": [_dense(10_000)] * 3},
+        "unbuilt chain of wide layers": {
+            "layers": [{"class": "Flatten", "config": {}}, *[_dense(10_000)] * 3]
+        },
+        "unbuilt convolution": {
+            "layers": [{"class": "Conv2D", "config": {"filters": 8, "kernel_size": 3}}]
+        },
+    }
+    for why, bad in refused.items():
+        arrays = weights[:1] if why == "weights that do not match" else []
+        if why in ("Lambda layer", "custom activation"):
+            arrays = weights
+        with pytest.raises(bridge.BridgeError, match="model spec refused"):
+            bridge.build_model(bad, arrays)
+
+
 def test_output_cap_keeps_the_start_of_a_flood_and_notes_the_rest():
     budget = _Budget(2500)
     cell = _Outputs(budget, cell_limit=1000)
