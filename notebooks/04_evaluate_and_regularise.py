@@ -322,7 +322,8 @@ assert train_accuracy - test_accuracy >= 0.005 and train_loss < test_loss
 # and test. A gap alone is not yet overfitting: any network fits the images it was
 # trained on a little better than new ones. A network **overfits** when further
 # training keeps fitting its training images better while it gets *worse* on new
-# ones: the gap *widens*, driven by the training set. To watch that happen you need
+# ones, which shows first in the loss on new images: the gap *widens*, driven by the
+# training set. To watch that happen you need
 # images that training does not use and that are not the test set either, because
 # the test set must stay untouched until the end.
 #
