@@ -247,8 +247,7 @@ class _Kernel:
         """
         reply = self._reply(msg_id, time.monotonic() + timeout, outputs, beside)
         if reply is None and not self.gone:
-            with contextlib.suppress(Exception):
-                self.manager.interrupt_kernel()
+            self.interrupt()
             late = self._reply(msg_id, time.monotonic() + GRACE, outputs, beside)
             if late is None and not self.gone:
                 self.gone = "stopped answering after an interrupt"
@@ -265,6 +264,19 @@ class _Kernel:
         return _Execution(
             "error", str(reply.get("ename", "")), str(reply.get("evalue", ""))
         )
+
+    def interrupt(self) -> None:
+        """Ask the kernel to interrupt itself (an ``interrupt_request`` message).
+
+        A message, not a signal from here: a sandboxed kernel is in its own process
+        namespace, and a signal would reach only the sandbox's launcher.
+        """
+        try:
+            message = self.client.session.msg("interrupt_request", content={})
+            self.client.control_channel.send(message)
+        except Exception:
+            with contextlib.suppress(Exception):
+                self.manager.interrupt_kernel()
 
     def _reply(
         self,
