@@ -64,14 +64,15 @@ class Progress:
 
     def advance(self, outcome: pipeline.Outcome) -> None:
         self.done += 1
-        if outcome.status != "graded" or outcome.reason:
+        problem = outcome.status != "graded" or bool(outcome.reason)
+        if problem:
             prefix = "\r\033[K" if self._tty() else ""
             what = "FAILED" if outcome.status != "graded" else "problem"
             self.stream.write(
                 f"{prefix}{what} {outcome.student}/{outcome.assignment}: "
                 f"{outcome.reason}\n"
             )
-        self.show()
+        self.show(force=problem)
 
     def close(self) -> None:
         if self._tty():

@@ -123,7 +123,7 @@ def markdown(rows: list[Row], header: list[str]) -> str:
         lines += [
             f"## {assignment}",
             "",
-            f"{len(graded)} graded, "
+            f"{sum(r.status == 'graded' for r in group)} graded, "
             f"{sum(r.status == 'failed' for r in group)} failed, "
             f"{sum(r.status == 'not submitted' for r in group)} not submitted; "
             f"mean {mean:.2f} / {group[0].max_score:g}",
@@ -159,7 +159,8 @@ def summary(rows: list[Row]) -> str:
         mean = sum(r.score for r in graded) / len(graded) if graded else 0
         full = sum(r.score == r.max_score for r in graded)
         lines.append(
-            f"{assignment}: {len(graded)} graded (mean {mean:.2f}/"
+            f"{assignment}: {sum(r.status == 'graded' for r in group)} graded "
+            f"(mean {mean:.2f}/"
             f"{group[0].max_score:g}, {full} full marks), "
             f"{sum(r.status == 'failed' for r in group)} failed, "
             f"{sum(r.status == 'not submitted' for r in group)} not submitted"
