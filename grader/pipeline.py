@@ -138,6 +138,8 @@ def _explain(failure: str | None, oom: bool, limits: sandbox.Limits) -> str | No
     if oom:
         where = f" ({failure})" if failure else ""
         return f"memory limit of {limits.memory / 2**30:g} GiB exceeded{where}"
+    if failure:  # the cgroup knows: a kill that was not its own is no memory kill
+        failure = failure.replace("probably the memory limit", "not the memory limit")
     return failure
 
 

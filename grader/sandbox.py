@@ -391,12 +391,15 @@ class SandboxedKernelManager(KernelManager):
     """A jupyter KernelManager whose kernel runs in a bwrap sandbox and a cgroup.
 
     The ZeroMQ transport is ``ipc``: unix socket files in the kernel's connection
-    folder, which is bound into the sandbox at the same path.
+    folder, which is bound into the sandbox at the same path. Interrupts are control
+    messages (``interrupt_request``), since a signal would reach bwrap.
     """
 
     def __init__(self, *, sandbox_prefix: list[str], **kwargs) -> None:
         super().__init__(**kwargs)
         self._sandbox_prefix = sandbox_prefix
+        # a signal would reach bwrap, not the kernel: interrupt by a control message
+        self.kernel_spec.interrupt_mode = "message"
 
     def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
         return [*self._sandbox_prefix, *super().format_kernel_cmd(extra_arguments)]

@@ -34,8 +34,8 @@ ASSIGNMENTS = (
     "04_evaluate_and_regularise",
 )
 TOTAL = 10.0
-TIMEOUT = 30  # seconds per cell in the tests' run (the default is 60)
-TOTAL_TIMEOUT = 90  # seconds per notebook (the default is 300)
+TIMEOUT = 60  # seconds per cell (the default; a setup cell on a busy 2-core machine)
+TOTAL_TIMEOUT = 180  # seconds per notebook (the default is 300)
 MEMORY = 2  # GiB per kernel (the default is 3)
 GENERATED = (
     "release",
@@ -376,14 +376,15 @@ CHEATS: dict[str, tuple[Callable[[Notebook], Notebook], float]] = {
     "paste_test_cell": (paste_test_cell, 10),
     "patch_test_helpers": (patch_test_helpers, 3),
     "shadow_builtins": (shadow_builtins, 3),
-    "always_equal": (always_equal, 3),
+    "always_equal": (always_equal, 4),  # as `rarest_digit = 1`: 1 visible point
     "tamper_with_ipython": (tamper_with_ipython, 3),
     "read_hidden_tests": (read_hidden_tests, 3),
     "exit_kernel": (exit_kernel, 3),
     "loop_forever": (loop_forever, 5),
     "allocate_too_much": (allocate_too_much, 5),
 }
-"""Cheat on exercise 1 -> its honest score (count_labels: 3, mean_image: 2, all: 10)."""
+"""Cheat on exercise 1 -> its honest score (count_labels: 3, mean_image: 2, all: 10;
+any digit passes rarest_digit's visible test: 1)."""
 
 
 # -- attacks on the grader itself: they know the course's absolute paths -------------
