@@ -35,7 +35,7 @@ class Row:
 def _classify(reason: str) -> str:
     text = reason.lower()
     for word, kind in (
-        ("memory", "memory"),
+        ("memory limit of", "memory"),
         ("timeout", "timeout"),
         ("time limit", "timeout"),
         ("sandbox", "sandbox refusal"),
