@@ -11,6 +11,7 @@ fresh kernels of its own, with the same limits.
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -209,3 +210,4 @@ def _grade_on_dask(jobs, settings, workers, scheduler, keep) -> None:
             client.close()
             if cluster is not None:
                 cluster.close()
+            shutil.rmtree(scratch, ignore_errors=True)
