@@ -552,7 +552,7 @@ ATTACKS: dict[str, tuple[Callable[[Notebook, Path], Notebook], float]] = {
 """Attacks on the grader (exercise 1) -> the score of their honest parts."""
 
 REASONS = {
-    "endless_cells": "time limit",
+    "endless_cells": "timeout in cell",  # the first event; then the notebook's cap
     "shared_memory": "memory limit",
     "loop_forever": "timeout in cell",
 }
