@@ -6,7 +6,11 @@ import keras
 
 
 def build_ann(
-    n_hidden: int = 100, n_output: int = 10, *, rescale: bool = False
+    n_hidden: int = 100,
+    n_output: int = 10,
+    *,
+    rescale: bool = False,
+    dropout: float | None = None,
 ) -> keras.Sequential:
     """Build the course's 784-100-10 network (uncompiled).
 
@@ -26,6 +30,11 @@ def build_ann(
     ``fit`` then copies 47 MB of training images instead of 188 MB of float32 ones.
     It adds no parameters.
 
+    With ``dropout=r`` a ``Dropout(r)`` layer follows the hidden layer, as lesson 4
+    adds it: while training it zeroes each hidden unit's output with probability r (and
+    scales the others by 1 / (1 - r)); it adds no parameters and does nothing when the
+    network predicts. Lesson 4 defines the same network by hand first.
+
     Parameters
     ----------
     n_hidden
@@ -34,16 +43,21 @@ def build_ann(
         Classes, one output each.
     rescale
         Put a ``Rescaling(1/255)`` layer named ``scale`` first, for uint8 input.
+    dropout
+        Put a ``Dropout`` layer of this rate, named ``dropout``, after the hidden
+        layer; ``None`` for none.
 
     Returns
     -------
     keras.Sequential
-        Layers named ``flatten``, ``hidden`` and ``output`` (after ``scale``).
+        Layers named ``flatten``, ``hidden`` and ``output`` (after ``scale``;
+        ``dropout`` between ``hidden`` and ``output``).
 
     Raises
     ------
     ValueError
-        When a size is not a positive integer.
+        When a size is not a positive integer, or the dropout rate is not a number
+        in [0, 1).
 
     Example
     -------
@@ -53,13 +67,21 @@ def build_ann(
     for name, value in (("n_hidden", n_hidden), ("n_output", n_output)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    layers = [keras.layers.Rescaling(1 / 255, name="scale")] if rescale else []
+    if dropout is not None and (
+        isinstance(dropout, bool)
+        or not isinstance(dropout, int | float)
+        or not 0 <= dropout < 1
+    ):
+        raise ValueError(f"dropout must be a rate in [0, 1) or None, got {dropout!r}")
+    first = [keras.layers.Rescaling(1 / 255, name="scale")] if rescale else []
+    middle = [] if dropout is None else [keras.layers.Dropout(dropout, name="dropout")]
     return keras.Sequential(
         [
             keras.Input(shape=(28, 28), name="image"),
-            *layers,
+            *first,
             keras.layers.Flatten(name="flatten"),
             keras.layers.Dense(n_hidden, activation="relu", name="hidden"),
+            *middle,
             keras.layers.Dense(n_output, activation="softmax", name="output"),
         ],
         name=f"ann_784_{n_hidden}_{n_output}",

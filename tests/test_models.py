@@ -72,3 +72,29 @@ def test_sizes_must_be_positive_integers(bad: object) -> None:
         build_ann(n_hidden=bad)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="n_output must be a positive integer"):
         build_ann(n_output=bad)  # type: ignore[arg-type]
+
+
+def test_dropout_layer_follows_the_hidden_layer_and_acts_only_in_training() -> None:
+    model = build_ann(n_hidden=512, rescale=True, dropout=0.2)
+    names = [layer.name for layer in model.layers]
+    assert names == ["scale", "flatten", "hidden", "dropout", "output"]
+    assert model.get_layer("dropout").rate == 0.2
+    assert model.count_params() == 784 * 512 + 512 + 512 * 10 + 10
+
+    units = np.ones((100, 512), dtype=np.float32)
+    layer = model.get_layer("dropout")
+    np.testing.assert_array_equal(layer(units, training=False), units)
+    trained = np.asarray(layer(units, training=True))
+    assert 0.15 < np.mean(trained == 0) < 0.25, "about a fifth of the units dropped"
+    np.testing.assert_allclose(trained[trained != 0], 1 / 0.8, rtol=1e-6)
+
+
+def test_no_dropout_layer_unless_asked() -> None:
+    assert "dropout" not in [layer.name for layer in build_ann().layers]
+    assert build_ann(dropout=0.0).get_layer("dropout").rate == 0.0
+
+
+@pytest.mark.parametrize("bad", [1.0, -0.1, "0.2", True])
+def test_dropout_rate_must_be_in_zero_to_one(bad: object) -> None:
+    with pytest.raises(ValueError, match=r"dropout must be a rate in \[0, 1\)"):
+        build_ann(dropout=bad)  # type: ignore[arg-type]
