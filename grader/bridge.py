@@ -9,15 +9,16 @@ defined gets it from K_student through this bridge, as DATA:
   with ``allow_pickle=False``; object and structured dtypes are refused);
 - a Keras model as a spec: Sequential (or a functional chain) of allow-listed layer
   classes with JSON-primitive configs, its weights, and how it was compiled (optimizer
-  class and hyperparameters, loss, metrics), rebuilt in K_tests from K_tests' own Keras;
+  class and hyperparameters, loss, metrics), rebuilt in K_tests from K_tests' own Keras
+  with every layer trainable (a frozen layer's flag does not cross);
 - a Keras ``History`` as an object with ``.history`` (lists of floats), ``.params`` and
   ``.epoch``;
 - a module (``import math`` in an answer) as its name: K_tests imports its own copy,
   for allow-listed modules only (:data:`MODULES`, :data:`PACKAGES`);
-- a function as a :class:`StudentFunction` proxy: calling it in K_tests sends its
-  arguments (data) to K_student, runs the student's function there and brings the
-  result (data) back; arrays the function changed in place are copied back into the
-  test's arrays, as a call in one kernel would leave them.
+- a function as a :class:`StudentFunction` proxy: calling it in K_tests sends copies
+  of its arguments (data) to K_student, runs the student's function there and brings
+  the result (data) back. Nothing flows the other way: whatever the function does to
+  its copies stays in K_student, and K_tests' own arrays are never written.
 
 Nothing is pickled and no object crosses with its behaviour: whatever K_student sends
 is untrusted and decoded strictly (sizes, depth and count capped; every type checked),
@@ -517,9 +518,9 @@ def _layer(spec: Any) -> Any:
     if config.get("dtype") is not None:
         _check(config["dtype"] in _POLICIES, "layer dtype")
         common["dtype"] = config["dtype"]
-    if "trainable" in config:
-        _check(type(config["trainable"]) is bool, "trainable")
-        common["trainable"] = config["trainable"]
+    # every rebuilt layer is trainable: a test that trains the model must be able to
+    # (frozen pretrained weights would otherwise pass a "train this" test untouched)
+    _check(type(config.get("trainable", True)) is bool, "trainable")
     seed = config.get("seed")
     _check(seed is None or type(seed) is int, "seed")
     layers = keras.layers
@@ -982,34 +983,9 @@ class TestSide:
             result = decoder.decode(header.get("result"))
         except BridgeError as error:
             raise BridgeError(f"{function.__name__} returned {error}") from None
-        self._copy_back(header.get("changed"), decoder, args, kwargs)
+        # whatever else the reply holds is ignored: nothing K_student sends is ever
+        # written into K_tests' objects (the arguments were sent as copies)
         return result
-
-    @staticmethod
-    def _copy_back(changed: Any, decoder: Decoder, args: tuple, kwargs: dict) -> None:
-        """Write arrays the function changed in place back into the caller's arrays."""
-        import numpy as np
-
-        if not isinstance(changed, list):
-            return
-        for item in changed[:1000]:
-            if not (isinstance(item, list) and len(item) == 2):
-                continue
-            path, index = item
-            target: Any = {"args": list(args), "kwargs": kwargs}
-            try:
-                for step in path:
-                    target = target[step]
-                new = decoder.array(index)
-            except (KeyError, IndexError, TypeError, BridgeError):
-                continue
-            if (
-                isinstance(target, np.ndarray)
-                and target.flags.writeable
-                and target.shape == new.shape
-                and target.dtype == new.dtype
-            ):
-                np.copyto(target, new)
 
     def end(self) -> None:
         """End the cell: tell K_student (its :func:`serve` returns) and disconnect."""
@@ -1089,33 +1065,13 @@ def _get(names: list[str], namespace: dict) -> tuple[dict, list[Blob]]:
 
 
 def _call(request: dict, blobs: list[bytearray]) -> tuple[dict, list[Blob]]:
-    import numpy as np
-
+    """Run a function on the decoded copies of the test's arguments: only its result
+    goes back (what it does to its arguments stays in this kernel)."""
     function = _resolve(request.get("handle"), "function")
     data = Decoder(blobs, _resolve).decode(request.get("data"))
-    arrays = [(path, array, array.copy()) for path, array in _arrays(data, [])]
     result = function(*data["args"], **data["kwargs"])
     encoder = Encoder(_register)
-    header: dict[str, Any] = {"result": encoder.encode(result), "changed": []}
-    for path, array, before in arrays:
-        if not np.array_equal(array, before, equal_nan=array.dtype.kind in "fc"):
-            header["changed"].append([path, encoder.blob(array)])
-    return header, encoder.blobs
-
-
-def _arrays(value: Any, path: list) -> Any:
-    """(path, array) for every array in the decoded arguments."""
-    import numpy as np
-
-    if isinstance(value, np.ndarray):
-        yield path, value
-    elif isinstance(value, list | tuple):
-        for i, item in enumerate(value):
-            yield from _arrays(item, [*path, i])
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            if isinstance(key, str):
-                yield from _arrays(item, [*path, key])
+    return {"result": encoder.encode(result)}, encoder.blobs
 
 
 def _error(error: BaseException) -> dict[str, Any]:

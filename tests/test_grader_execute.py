@@ -147,6 +147,102 @@ def test_bridge_frame_over_the_limit_is_refused_before_it_is_read():
             bridge.receive(ours, deadline=None, limit=1000)
 
 
+class _Student:
+    """K_student's end of the bridge in a thread of this process (fast tests)."""
+
+    def __init__(
+        self, folder: Path, namespace: dict, names: list[str], serve=None
+    ) -> None:
+        import threading
+
+        self.names = names
+        self.path = str(folder / "b.sock")
+        self.tests = bridge.TestSide(self.path)
+        self.thread = threading.Thread(
+            target=serve or bridge.serve, args=(self.path, namespace), daemon=True
+        )
+        self.thread.start()
+        self.scope: dict = {}
+
+    def __enter__(self) -> dict:
+        self.tests.begin(sorted(self.names), self.scope, timeout=20, gone="")
+        return self.scope
+
+    def __exit__(self, *exc: object) -> None:
+        self.tests.end()
+        self.thread.join(10)
+        self.tests.listener.close()
+
+
+@pytest.fixture
+def short_tmp():
+    """A folder with a path short enough for a unix socket."""
+    import shutil
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp(prefix="gb", dir="/tmp"))
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_a_student_function_cannot_write_into_the_tests_arrays(short_tmp):
+    def vandal(images, weights, table):
+        images[...] = 0
+        for w in weights:
+            w[...] = 0
+        table["labels"][:] = 5
+        table["extra"] = np.zeros(2)
+        return images
+
+    student = _Student(short_tmp, {"vandal": vandal}, ["vandal"])
+    train_x = np.arange(24.0).reshape(4, 6)
+    weights = [np.ones((6, 2)), np.ones(2)]
+    table = {"labels": np.arange(4)}
+    with student as scope:
+        back = scope["vandal"](train_x[:2], weights, table)
+    np.testing.assert_array_equal(back, 0)
+    assert not np.shares_memory(back, train_x)
+    np.testing.assert_array_equal(train_x, np.arange(24.0).reshape(4, 6))
+    assert all((w == 1).all() for w in weights)
+    assert list(table) == ["labels"] and (table["labels"] == np.arange(4)).all()
+
+
+def test_a_forged_reply_that_names_changed_arrays_writes_nothing(short_tmp):
+    def forger(path: str, namespace: dict) -> None:
+        """A K_student whose bridge answers a call with "changed" arrays."""
+        import socket
+
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.connect(path)
+        with sock:
+            request, _ = bridge.receive(sock, None)
+            bridge.send(
+                sock,
+                {"id": request["id"], "values": {"f": {"function": 1, "name": "f"}}},
+                [],
+            )
+            request, _ = bridge.receive(sock, None)
+            zeros = bridge._array_bytes(np.zeros(4))
+            bridge.send(
+                sock,
+                {
+                    "id": request["id"],
+                    "result": None,
+                    "changed": [[["args", 0], 0], [[0], 0], [["kwargs", "y"], 0]],
+                },
+                [zeros],
+            )
+            bridge.receive(sock, None)
+
+    student = _Student(short_tmp, {}, ["f"], serve=forger)
+    test_y = np.arange(4.0)
+    other = np.arange(4.0)
+    with student as scope:
+        assert scope["f"](test_y, y=other) is None
+    np.testing.assert_array_equal(test_y, np.arange(4.0))
+    np.testing.assert_array_equal(other, np.arange(4.0))
+
+
 def _dense(units: int) -> dict[str, object]:
     return {"class": "Dense", "config": {"units": units, "activation": "relu"}}
 
@@ -178,6 +274,29 @@ def test_a_model_spec_is_rebuilt_only_from_allow_listed_checked_layers():
             arrays = weights
         with pytest.raises(bridge.BridgeError, match="model spec refused"):
             bridge.build_model(bad, arrays)
+
+
+def test_a_frozen_model_is_rebuilt_with_every_layer_trainable():
+    frozen = {
+        "class": "Dense",
+        "config": {"units": 2, "activation": "linear", "trainable": False},
+    }
+    spec = {
+        "layers": [frozen, {**frozen, "config": {**frozen["config"], "units": 1}}],
+        "input_shape": [None, 3],
+        "compile": {
+            "optimizer": {"class": "SGD", "config": {"learning_rate": 0.1}},
+            "loss": "mse",
+            "metrics": [],
+        },
+    }
+    weights = [np.ones((3, 2)), np.zeros(2), np.ones((2, 1)), np.zeros(1)]
+    model = bridge.build_model(spec, [w.astype(np.float32) for w in weights])
+    assert all(layer.trainable for layer in model.layers)
+    assert len(model.trainable_weights) == 4
+    x = np.ones((8, 3), np.float32)
+    model.fit(x, np.zeros((8, 1), np.float32), epochs=1, verbose=0)
+    assert not np.allclose(model.get_weights()[0], 1), "training changed the weights"
 
 
 def test_output_cap_keeps_the_start_of_a_flood_and_notes_the_rest():
@@ -289,29 +408,43 @@ def test_a_student_who_patches_their_kernel_cannot_pass_a_wrong_answer(tmp_path)
 
 
 @pytest.mark.slow
-def test_functions_change_arrays_in_place_as_in_one_kernel(tmp_path):
+def test_a_function_changes_only_its_copies_never_the_tests_arrays(tmp_path):
     result = _run(
         tmp_path,
         [
-            ("setup", "import numpy as np"),
+            ("setup", "import numpy as np\nlabels = np.arange(6)"),
             (
                 "student",
                 "def scale(images, factor=2):\n"
                 "    print('scaling', images.shape)\n"
                 "    images *= factor\n"
                 "    return {'sum': images.sum(), 'shape': images.shape}\n"
+                "def relabel(labels, weights):\n"
+                "    labels[...] = 0\n"
+                "    for w in weights:\n"
+                "        w[...] = 0\n"
+                "    return labels\n"
                 "def broken(x):\n    raise ValueError('not done yet')",
             ),
             (
                 "test",
                 "kept = np.ones((2, 3))\nout = scale(kept, factor=3)\n"
                 "assert out == {'sum': 18.0, 'shape': (2, 3)}\n"
-                "np.testing.assert_array_equal(kept, 3)",
+                "np.testing.assert_array_equal(kept, 1)",
             ),
             ("test", "broken(1)"),
+            (
+                "test",
+                "weights = [np.ones(3), {'b': np.ones(2)}['b']]\n"
+                "back = relabel(labels[:4], weights)\n"
+                "np.testing.assert_array_equal(back, 0)\n"
+                "np.testing.assert_array_equal(labels, np.arange(6))\n"
+                "assert all((w == 1).all() for w in weights)",
+            ),
+            ("test", "np.testing.assert_array_equal(labels, np.arange(6))"),
         ],
     )
-    assert _passed(result) == {2: True, 3: False}
+    assert _passed(result) == {2: True, 3: False, 4: True, 5: True}
     assert result.tests[3].message == (
         "ValueError: in your function broken: ValueError: not done yet"
     )
