@@ -11,12 +11,20 @@ the gradebook:
   :class:`Outcome`; whatever the submission does, it returns (a failure is a reason);
 - :func:`record` (grader process) writes ``autograded/<student>/<assignment>/`` and the
   scores, from the gradebook's points, to ``gradebook.db``.
+
+``autograded/`` becomes the student's feedback (``nbgrader generate_feedback``), so it
+never holds a hidden test: :func:`hide_hidden_tests` replaces each hidden block by one
+comment and a hidden test cell's outputs by a one-line verdict. The full reasons of
+the failed tests go to ``reports/reasons/`` (:func:`reasons_path`), for the
+instructor's report only.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
+import re
 import threading
 import time
 import traceback
@@ -95,6 +103,67 @@ class Outcome:
         return sum(self.max_scores.values())
 
 
+HIDDEN_BLOCK = re.compile(
+    r"### BEGIN HIDDEN TESTS.*?### END HIDDEN TESTS", flags=re.DOTALL
+)
+HIDDEN_NOTE = "# hidden tests: not shown, checked when graded"
+
+
+def _verdict(message: str | None) -> str:
+    """A hidden test cell's verdict for the student: passed, or the kind of failure.
+
+    Only the leading word of the grader's message (an exception's name, "timeout",
+    "not run") is kept: the rest may quote the hidden test's values.
+    """
+    if message is None:
+        return "hidden tests: passed"
+    message = message.strip()
+    starts = {
+        "timeout": "timeout",
+        "not run": "not run",
+        "the test kernel": "the test kernel stopped",
+    }
+    kinds = [kind for start, kind in starts.items() if message.startswith(start)]
+    name = re.match(r"[A-Za-z_][A-Za-z0-9_]*(?=:|$)", message)
+    kind = kinds[0] if kinds else name[0] if name else "error"
+    return f"hidden tests: failed ({kind})"
+
+
+def hide_hidden_tests(
+    nb: nbformat.NotebookNode, failed_tests: dict[str, str]
+) -> dict[str, str]:
+    """Take the hidden tests out of ``nb`` (in place), as the student may see it.
+
+    In each graded cell, every ``### BEGIN HIDDEN TESTS ... ### END HIDDEN TESTS``
+    block becomes one comment, and the cell's outputs (which may show hidden lines
+    in a traceback, or values they print) become its verdict. Returns
+    ``failed_tests`` with the messages of those cells replaced by their verdict.
+    """
+    shown = dict(failed_tests)
+    for cell in nb.cells:
+        meta = cell.get("metadata", {}).get("nbgrader", {})
+        if not (
+            cell.cell_type == "code"
+            and isinstance(meta, dict)
+            and meta.get("grade")
+            and "### BEGIN HIDDEN TESTS" in cell.source
+        ):
+            continue
+        cell.source = HIDDEN_BLOCK.sub(HIDDEN_NOTE, cell.source)
+        if "HIDDEN TESTS" in cell.source.replace(HIDDEN_NOTE, ""):
+            # an unterminated block: hide everything from its start
+            start = cell.source.find("### BEGIN HIDDEN TESTS")
+            cell.source = cell.source[: max(start, 0)] + HIDDEN_NOTE
+        grade_id = meta.get("grade_id")
+        verdict = _verdict(failed_tests.get(grade_id))
+        if grade_id in shown:
+            shown[grade_id] = verdict
+        cell.outputs = [
+            nbformat.v4.new_output("stream", name="stdout", text=verdict + "\n")
+        ]
+    return shown
+
+
 def sha256(text: str | None) -> str:
     return hashlib.sha256((text or "").encode()).hexdigest()
 
@@ -158,7 +227,7 @@ def grade(job: Job, settings: Settings) -> Outcome:
         "sha256": job.sha256,
         "status": outcome.status,
         "reason": outcome.reason,
-        "failed_tests": outcome.failed_tests,
+        "failed_tests": hide_hidden_tests(nb, outcome.failed_tests),
         "notes": outcome.notes,
     }
     outcome.seconds = time.monotonic() - started
@@ -238,6 +307,22 @@ def autograded_path(course: Path, student: str, assignment: str, notebook: str) 
     return course / "autograded" / student / assignment / f"{notebook}.ipynb"
 
 
+def reasons_path(course: Path, student: str, assignment: str, notebook: str) -> Path:
+    """Where the full reasons of a submission's failed tests are kept (not in
+    ``autograded/``, which the student's feedback is made from)."""
+    return course / "reports" / "reasons" / student / assignment / f"{notebook}.json"
+
+
+def full_reasons(course: Path, student: str, assignment: str, notebook: str, sha: str):
+    """The failed tests' full reasons recorded for the submission ``sha``, or None."""
+    path = reasons_path(course, student, assignment, notebook)
+    with contextlib.suppress(OSError, ValueError):
+        saved = json.loads(path.read_text(encoding="utf-8"))
+        if saved.get("sha256") == sha and isinstance(saved.get("failed_tests"), dict):
+            return saved["failed_tests"]
+    return None
+
+
 def already_graded(course: Path, job: Job) -> bool:
     """Whether ``autograded/`` holds a grading of exactly this submitted notebook."""
     path = autograded_path(course, job.student, job.assignment, job.notebook)
@@ -256,6 +341,14 @@ def record(
     )
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(outcome.executed or "", encoding="utf-8")
+    reasons = reasons_path(
+        course, outcome.student, outcome.assignment, outcome.notebook
+    )
+    reasons.parent.mkdir(parents=True, exist_ok=True)
+    reasons.write_text(
+        json.dumps({"sha256": outcome.sha256, "failed_tests": outcome.failed_tests}),
+        encoding="utf-8",
+    )
     gradebook.update_or_create_student(outcome.student)
     kwargs = {"timestamp": timestamp} if timestamp else {}
     gradebook.update_or_create_submission(outcome.assignment, outcome.student, **kwargs)

@@ -16,7 +16,7 @@ from pathlib import Path
 import nbformat
 from nbgrader.api import Gradebook, MissingEntry
 
-from grader.pipeline import autograded_path
+from grader.pipeline import autograded_path, full_reasons
 
 
 @dataclass
@@ -84,7 +84,10 @@ def collect(course: Path) -> list[Row]:
                         continue
                     row.status = meta.get("status", "graded")
                     row.reason = meta.get("reason") or ""
-                    row.failed_tests.update(meta.get("failed_tests", {}))
+                    full = full_reasons(
+                        course, student, assignment, notebook, meta.get("sha256")
+                    )
+                    row.failed_tests.update(full or meta.get("failed_tests", {}))
                     row.notes += meta.get("notes", [])
                 rows.append(row)
     return rows
