@@ -271,13 +271,6 @@ RUNS: dict[str, tuple[str, dict[str, str], set[str]]] = {
     "ex4_lesson_dropout": (
         EX4,
         {
-            # changes the matrix it is given (the pair is right)
-            "most_confused_pair": (
-                "def most_confused_pair(matrix):\n"
-                "    np.fill_diagonal(matrix, -1)\n"
-                "    true, predicted = np.unravel_index(np.argmax(matrix), (10, 10))\n"
-                "    return int(true), int(predicted)"
-            ),
             # the lesson's dropout 0.2: below 76 % on labels this noisy
             "build_regularised_model": (
                 "def build_regularised_model():\n"
@@ -294,7 +287,41 @@ RUNS: dict[str, tuple[str, dict[str, str], set[str]]] = {
                 "    return model"
             ),
         },
-        {"most_confused_pair_hidden", "regularised_visible", "regularised_hidden"},
+        {"regularised_visible", "regularised_hidden"},
+    ),
+    "ex4_pretrained_frozen": (
+        EX4,
+        {
+            # a token dropout with weights learnt on clean labels, every layer frozen:
+            # the test trains a fresh copy, so only the weak regularisation counts
+            "build_regularised_model": (
+                "def _net(rate):\n"
+                "    return keras.Sequential([\n"
+                "        keras.Input((28, 28)), keras.layers.Flatten(),\n"
+                "        keras.layers.Dense(100, activation='relu'),\n"
+                "        keras.layers.Dropout(rate),\n"
+                "        keras.layers.Dense(10, activation='softmax'),\n"
+                "    ])\n"
+                "\n"
+                "set_seed(7)\n"
+                "_teacher = _net(0.01)\n"
+                "_teacher.compile(optimizer='adam', "
+                "loss='sparse_categorical_crossentropy')\n"
+                "_teacher.fit(train_x[:10000], train_y[:10000], batch_size=64, "
+                "epochs=2, verbose=0)\n"
+                "\n"
+                "def build_regularised_model():\n"
+                "    model = _net(0.01)\n"
+                "    model.set_weights(_teacher.get_weights())\n"
+                "    for layer in model.layers:\n"
+                "        layer.trainable = False\n"
+                "    model.compile(optimizer='adam', "
+                "loss='sparse_categorical_crossentropy',\n"
+                "                  metrics=['accuracy'])\n"
+                "    return model"
+            ),
+        },
+        {"regularised_visible", "regularised_hidden"},
     ),
 }
 """Run name -> (assignment, answers replaced by grade_id, test cells that must fail)."""
