@@ -73,16 +73,14 @@ def build_ann(
         or not 0 <= dropout < 1
     ):
         raise ValueError(f"dropout must be a rate in [0, 1) or None, got {dropout!r}")
-    first = [keras.layers.Rescaling(1 / 255, name="scale")] if rescale else []
-    middle = [] if dropout is None else [keras.layers.Dropout(dropout, name="dropout")]
-    return keras.Sequential(
-        [
-            keras.Input(shape=(28, 28), name="image"),
-            *first,
-            keras.layers.Flatten(name="flatten"),
-            keras.layers.Dense(n_hidden, activation="relu", name="hidden"),
-            *middle,
-            keras.layers.Dense(n_output, activation="softmax", name="output"),
-        ],
-        name=f"ann_784_{n_hidden}_{n_output}",
-    )
+    # Layers are made in the order they run: a Dropout layer draws its seed from the
+    # global one when it is made, and so shifts the seeds of the layers made after it.
+    layers = [keras.Input(shape=(28, 28), name="image")]
+    if rescale:
+        layers.append(keras.layers.Rescaling(1 / 255, name="scale"))
+    layers.append(keras.layers.Flatten(name="flatten"))
+    layers.append(keras.layers.Dense(n_hidden, activation="relu", name="hidden"))
+    if dropout is not None:
+        layers.append(keras.layers.Dropout(dropout, name="dropout"))
+    layers.append(keras.layers.Dense(n_output, activation="softmax", name="output"))
+    return keras.Sequential(layers, name=f"ann_784_{n_hidden}_{n_output}")

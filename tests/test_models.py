@@ -98,3 +98,26 @@ def test_no_dropout_layer_unless_asked() -> None:
 def test_dropout_rate_must_be_in_zero_to_one(bad: object) -> None:
     with pytest.raises(ValueError, match=r"dropout must be a rate in \[0, 1\)"):
         build_ann(dropout=bad)  # type: ignore[arg-type]
+
+
+def test_dropout_network_starts_as_lesson_4_writes_it_by_hand() -> None:
+    import keras
+
+    def by_hand() -> keras.Sequential:
+        return keras.Sequential(
+            [
+                keras.Input(shape=(28, 28), name="image"),
+                keras.layers.Rescaling(1 / 255, name="scale"),
+                keras.layers.Flatten(name="flatten"),
+                keras.layers.Dense(512, activation="relu", name="hidden"),
+                keras.layers.Dropout(0.2, name="dropout"),
+                keras.layers.Dense(10, activation="softmax", name="output"),
+            ]
+        )
+
+    repro.set_seed(42)
+    expected = by_hand().get_weights()
+    repro.set_seed(42)
+    got = build_ann(512, rescale=True, dropout=0.2).get_weights()
+    for want, have in zip(expected, got, strict=True):
+        np.testing.assert_array_equal(have, want)
