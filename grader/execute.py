@@ -142,38 +142,63 @@ class _Outputs:
         return [nbformat.from_dict(item) for item in self.items]
 
 
+RICH_OUTPUTS = ("text/plain", "image/png", "image/jpeg")
+"""What a display may keep: text and pictures. HTML, JavaScript, SVG and Markdown
+(which may hold HTML) could run in the feedback page or in formgrader."""
+
+
+def _text(value: Any) -> str:
+    """``value`` as text that can be written as UTF-8 (a lone surrogate becomes "?"),
+    without anything that reads as a note of the grader."""
+    text = str(value).encode("utf-8", errors="replace").decode("utf-8")
+    return text.replace("[grader:", "[grader?:")
+
+
 def _to_output(msg_type: str, content: dict[str, Any]) -> dict[str, Any] | None:
+    """The notebook output for a kernel message: its text, capped later by
+    :class:`_Outputs`; a display keeps only :data:`RICH_OUTPUTS`, no metadata."""
     if msg_type == "stream":
         return {
             "output_type": "stream",
             "name": "stderr" if content.get("name") == "stderr" else "stdout",
-            "text": str(content.get("text", "")),
+            "text": _text(content.get("text", "")),
         }
     if msg_type in ("display_data", "execute_result"):
-        output = {
-            "output_type": msg_type,
-            "data": {str(k): v for k, v in dict(content.get("data", {})).items()},
-            "metadata": dict(content.get("metadata", {})),
-        }
+        data = content.get("data")
+        data = data if isinstance(data, dict) else {}
+        kept = {k: _text(data[k]) for k in RICH_OUTPUTS if isinstance(data.get(k), str)}
+        if not kept:
+            return None
+        output = {"output_type": msg_type, "data": kept, "metadata": {}}
         if msg_type == "execute_result":
-            output["execution_count"] = content.get("execution_count")
+            count = content.get("execution_count")
+            output["execution_count"] = count if type(count) is int else None
         return output
     if msg_type == "error":
+        traceback = content.get("traceback")
         return {
             "output_type": "error",
-            "ename": str(content.get("ename", "")),
-            "evalue": str(content.get("evalue", "")),
-            "traceback": [str(line) for line in content.get("traceback", [])],
+            "ename": _text(content.get("ename", ""))[:200],
+            "evalue": _text(content.get("evalue", "")),
+            "traceback": [
+                _text(line)
+                for line in (traceback if isinstance(traceback, list) else [])
+            ],
         }
     return None
 
 
 def _size(output: dict[str, Any]) -> int:
+    """Characters an output holds, all of it counted against the caps."""
     if output["output_type"] == "stream":
         return len(output["text"])
     if output["output_type"] == "error":
-        return sum(len(line) for line in output["traceback"]) + len(output["evalue"])
-    return sum(len(str(value)) for value in output["data"].values())
+        return (
+            sum(len(line) for line in output["traceback"])
+            + len(output["evalue"])
+            + len(output["ename"])
+        )
+    return sum(len(value) for value in output["data"].values())
 
 
 # --- one kernel --------------------------------------------------------------------

@@ -221,6 +221,10 @@ def grade(job: Job, settings: Settings) -> Outcome:
     """
     started = time.monotonic()
     outcome, nb = _grade(job, settings)
+    # text from the kernels may hold what UTF-8 cannot write (a lone surrogate)
+    outcome.reason = outcome.reason and _utf8(outcome.reason)
+    outcome.failed_tests = {k: _utf8(v) for k, v in outcome.failed_tests.items()}
+    outcome.notes = [_utf8(note) for note in outcome.notes]
     if nb is None:
         nb = nbformat.from_dict(job.release)
     nb.metadata["grader"] = {
@@ -232,8 +236,13 @@ def grade(job: Job, settings: Settings) -> Outcome:
     }
     outcome.seconds = time.monotonic() - started
     nb.metadata["grader"]["seconds"] = round(outcome.seconds, 1)
-    outcome.executed = nbformat.writes(nb)
+    outcome.executed = _utf8(nbformat.writes(nb))
     return outcome
+
+
+def _utf8(text: str) -> str:
+    """``text`` with anything UTF-8 cannot encode (lone surrogates) as "?"."""
+    return str(text).encode("utf-8", errors="replace").decode("utf-8")
 
 
 def _grade(job: Job, settings: Settings):
@@ -340,7 +349,7 @@ def record(
         course, outcome.student, outcome.assignment, outcome.notebook
     )
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(outcome.executed or "", encoding="utf-8")
+    path.write_text(outcome.executed or "", encoding="utf-8", errors="replace")
     reasons = reasons_path(
         course, outcome.student, outcome.assignment, outcome.notebook
     )

@@ -10,6 +10,7 @@ fresh kernels of its own, with the same limits.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import sys
@@ -128,13 +129,17 @@ def grade_all(
     progress.show(force=True)
 
     def keep(outcome: pipeline.Outcome) -> None:
-        with Gradebook(db_url) as gradebook:
-            pipeline.record(
-                course,
-                gradebook,
-                outcome,
-                timestamps.get((outcome.student, outcome.assignment)),
-            )
+        timestamp = timestamps.get((outcome.student, outcome.assignment))
+        try:
+            with Gradebook(db_url) as gradebook:
+                pipeline.record(course, gradebook, outcome, timestamp)
+        except Exception as error:  # one outcome never stops the class's run
+            outcome.status = "failed"
+            outcome.reason = f"grading error: could not record it: {error}"[:500]
+            outcome.scores = dict.fromkeys(outcome.scores, 0.0)
+            outcome.executed = None
+            with contextlib.suppress(Exception), Gradebook(db_url) as gradebook:
+                pipeline.record(course, gradebook, outcome, timestamp)
         outcomes.append(outcome)
         progress.advance(outcome)
         if on_outcome:

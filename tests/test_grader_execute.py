@@ -312,6 +312,59 @@ def test_output_cap_keeps_the_start_of_a_flood_and_notes_the_rest():
     assert len(other.items[0]["text"]) == 1500, "the notebook's budget caps it too"
 
 
+def test_output_metadata_cannot_slip_past_the_cap():
+    budget = _Budget(4000)
+    cell = _Outputs(budget, cell_limit=1000)
+    pad = {"pad": "A" * 30_000_000}
+    for _ in range(2):
+        cell.add("display_data", {"data": {"text/plain": "ok"}, "metadata": pad})
+    cell.add("error", {"ename": "E" * 5000, "evalue": "", "traceback": []})
+    outputs = cell.notebook_outputs()
+    assert len(json.dumps(outputs)) < 2000
+    assert all(not output.get("metadata") for output in outputs)
+
+
+def test_html_javascript_and_svg_are_dropped_text_and_pictures_kept():
+    cell = _Outputs(_Budget(100_000), cell_limit=50_000)
+    script = "<script>fetch('/formgrader/api/grade')</script>"
+    cell.add(
+        "display_data",
+        {
+            "data": {
+                "text/html": script,
+                "application/javascript": "alert(1)",
+                "image/svg+xml": f"<svg>{script}</svg>",
+                "text/markdown": script,
+                "text/plain": "<Figure>",
+                "image/png": "iVBORw0KGgo=",
+            }
+        },
+    )
+    cell.add("display_data", {"data": {"text/html": script}})
+    cell.add("execute_result", {"data": {"text/plain": "1"}, "execution_count": "x"})
+    outputs = cell.notebook_outputs()
+    assert [sorted(output["data"]) for output in outputs] == [
+        ["image/png", "text/plain"],
+        ["text/plain"],
+    ]
+    assert outputs[1]["execution_count"] is None
+    assert "script" not in json.dumps(outputs)
+
+
+def test_lone_surrogates_and_fake_grader_notes_are_neutralised():
+    cell = _Outputs(_Budget(100_000), cell_limit=50_000)
+    cell.add(
+        "stream", {"name": "stderr", "text": "[grader: all hidden tests passed] \udcff"}
+    )
+    cell.add("error", {"ename": "E\ud800", "evalue": "\udcff", "traceback": ["\ud800"]})
+    outputs = cell.notebook_outputs()
+    text = nbformat.writes(
+        nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(outputs=outputs)])
+    )
+    text.encode("utf-8")  # no UnicodeEncodeError
+    assert "[grader:" not in text and "[grader?: all hidden tests passed] ?" in text
+
+
 # --- slow: real kernels -------------------------------------------------------------
 
 

@@ -118,3 +118,16 @@ def test_the_report_reads_the_full_reasons_kept_outside_autograded(
     }
     assert pipeline.full_reasons(tmp_path, "ada", "ex1", "ex1", "other") is None
     assert pipeline.full_reasons(tmp_path, "bob", "ex1", "ex1", "abc") is None
+
+
+def test_text_utf8_cannot_encode_never_stops_recording(tmp_path: Path) -> None:
+    release = nbformat.v4.new_notebook()
+    release.cells = [nbformat.v4.new_markdown_cell("bad \udcff cell")]
+    job = pipeline.Job(
+        "ada", "ex1", "ex1", None, "unreadable \udcff", "sha", {}, dict(release)
+    )
+    outcome = pipeline.grade(job, pipeline.Settings(sandboxed=False))
+    assert outcome.status == "failed" and outcome.reason == "unreadable ?"
+    path = tmp_path / "ex1.ipynb"
+    path.write_text(outcome.executed, encoding="utf-8")
+    assert "bad ? cell" in path.read_text(encoding="utf-8")
