@@ -69,6 +69,7 @@ def grade(args: argparse.Namespace) -> int:
         limits=sandbox.Limits(
             memory=int(args.memory * 2**30),
             threads=max(1, cores // workers) if not args.scheduler else 1,
+            cpus=max(1, cores // workers) if not args.scheduler else 1,
         ),
         sandboxed=not args.no_sandbox,
     )

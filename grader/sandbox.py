@@ -20,8 +20,10 @@ cgroup, and sees:
 Nothing else of the host exists inside: not ``source/`` (solutions, hidden tests),
 the gradebook, ``submitted/``, ``autograded/``, other students' work, the repository
 or the home folders. A cgroup (v1) caps the kernel's memory, swap included, which
-counts every page it touches (heap, shared mappings, tmpfs files), and the number of
-its processes; ``RLIMIT_FSIZE`` caps the size of a file it writes. The grader kills
+counts every page it touches (heap, shared mappings, tmpfs files), the number of
+its processes and, where the cgroup v1 ``cpu`` controller is mounted, its CPU time
+(``Limits.cpus`` cores: forked busy loops cannot starve other submissions);
+``RLIMIT_FSIZE`` caps the size of a file it writes. The grader kills
 the whole cgroup when a notebook exceeds its wall-clock limit. Scores are computed and
 written by the grader process, outside any sandbox.
 
@@ -75,13 +77,15 @@ class Limits:
     ``memory`` counts RAM and swap of every process of the kernel (shared mappings and
     tmpfs files included); ``pids`` counts processes and threads; ``file_size`` caps one
     file; ``threads`` sets the math libraries' thread pools (one kernel per core when
-    grading in parallel).
+    grading in parallel); ``cpus`` caps the cores all the kernel's processes together
+    may keep busy (cgroup v1 ``cpu`` quota, where that controller is mounted).
     """
 
     memory: int = 3 * GiB
     pids: int = 512
     file_size: int = 64 * MiB
     threads: int = 1
+    cpus: float = 1.0
 
 
 def _cgroup_v1_dirs(controller: str) -> tuple[Path, Path] | None:
@@ -222,6 +226,15 @@ class Cgroup:
         with contextlib.suppress(OSError):
             (memory / "memory.swappiness").write_text("0")
         (self.dirs["pids"] / "pids.max").write_text(str(limits.pids))
+        cpu = _cgroup_v1_dirs("cpu")
+        if cpu is not None and limits.cpus > 0:
+            with contextlib.suppress(OSError):
+                folder = cpu[1] / name
+                folder.mkdir()
+                self.dirs["cpu"] = folder
+                period = int((folder / "cpu.cfs_period_us").read_text())
+                quota = max(1000, int(period * limits.cpus))
+                (folder / "cpu.cfs_quota_us").write_text(str(quota))
 
     @property
     def procs_files(self) -> list[str]:

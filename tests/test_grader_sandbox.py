@@ -169,6 +169,35 @@ def test_process_count_is_capped(kernel) -> None:
 
 
 @pytest.mark.slow
+def test_busy_forked_children_share_the_kernels_cpu_quota(box) -> None:
+    """However many busy processes a kernel forks, together they get ``cpus`` cores."""
+    _, busy = box.start_kernel("busy")
+    out, error = run(
+        busy,
+        "import os, time\n"
+        "children = []\n"
+        "for _ in range(4):\n"
+        "    pid = os.fork()\n"
+        "    if pid == 0:\n"
+        "        end = time.monotonic() + 2\n"
+        "        while time.monotonic() < end:\n"
+        "            pass\n"
+        "        os._exit(0)\n"
+        "    children.append(pid)\n"
+        "for pid in children:\n"
+        "    os.waitpid(pid, 0)\n"
+        "print(os.times().children_user + os.times().children_system)",
+    )
+    assert error is None, out
+    cpu = box.cgroups["busy"].dirs["cpu"]
+    period = int((cpu / "cpu.cfs_period_us").read_text())
+    assert int((cpu / "cpu.cfs_quota_us").read_text()) == period  # 1 core
+    assert float(out) < 3.0, "4 busy children for 2 s used at most about 1 core"
+    throttled = (cpu / "cpu.stat").read_text()
+    assert "nr_throttled" in throttled
+
+
+@pytest.mark.slow
 def test_a_shared_mapping_beyond_the_memory_cap_kills_the_kernel(box) -> None:
     """RLIMIT_DATA does not count MAP_SHARED pages; the cgroup does."""
     manager, client = box.start_kernel("hog")
