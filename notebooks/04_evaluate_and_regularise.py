@@ -541,7 +541,9 @@ print(build_mlp(dropout=0.2).count_params(), "parameters")
 
 # %% [markdown]
 # None: 79,510 is the course's network. Dropout has nothing to learn; it only changes
-# how the network is trained. Train it on the subset, from the same seed:
+# how the network is trained. (The course keeps this network as
+# `models.build_ann(n_hidden, rescale=True, dropout=...)`; lesson 5 uses it.) Train it
+# on the subset, from the same seed:
 
 # %%
 assert build_mlp(dropout=0.2).count_params() == models.build_ann().count_params()
