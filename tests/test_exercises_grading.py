@@ -25,6 +25,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from grader.pipeline import HIDDEN_BLOCK, HIDDEN_NOTE
+
 ROOT = Path(__file__).resolve().parents[1]
 COURSE = ROOT / "notebooks" / "exercises"
 ASSIGNMENTS = (
@@ -140,7 +142,7 @@ PARTIAL = {
     ),
     "04_evaluate_and_regularise": reference(
         "04_evaluate_and_regularise",
-        most_confused_pair=(  # right pair, but it changes the matrix it is given
+        most_confused_pair=(  # the diagonal set to 0: no mistakes gives (0, 0)
             "def most_confused_pair(matrix):\n"
             "    np.fill_diagonal(matrix, 0)\n"
             "    true, predicted = np.unravel_index(np.argmax(matrix), matrix.shape)\n"
@@ -536,6 +538,47 @@ def shared_memory(nb: Notebook, course: Path) -> Notebook:
     return answer(nb, {**HONEST_EX1, "mean_image": hog})
 
 
+def lone_surrogate(nb: Notebook, course: Path) -> Notebook:
+    """Print a lone surrogate through an ASCII-JSON packer: text UTF-8 cannot write."""
+    crash = (
+        "import json\n"
+        "from jupyter_client.jsonutil import json_default\n"
+        "kernel = get_ipython().kernel\n"
+        "kernel.session.pack = lambda o: json.dumps(\n"
+        "    o, default=json_default, ensure_ascii=True, allow_nan=False).encode()\n"
+        "print('this line ends with a lone surrogate \\udcff')"
+    )
+    nb.cells.insert(cell_index(nb, "flatten_images"), added_cell(crash))
+    return answer(nb, dict(HONEST_EX1))
+
+
+def metadata_flood(nb: Notebook, course: Path) -> Notebook:
+    """Pad two displays' metadata with 30 MB each (the cap counted only data)."""
+    flood = (
+        "from IPython.display import display\n"
+        "for i in range(2):\n"
+        "    display({'text/plain': 'ok'}, raw=True, "
+        "metadata={'pad': 'A' * 30_000_000})"
+    )
+    nb.cells.insert(cell_index(nb, "flatten_images"), added_cell(flood))
+    return answer(nb, dict(HONEST_EX1))
+
+
+SCRIPT = "<script>document.title = 'a student script ran here'</script>"
+
+
+def script_in_feedback(nb: Notebook, course: Path) -> Notebook:
+    """Display HTML with a script (feedback, formgrader) and a fake grader note."""
+    html = (
+        "import sys\n"
+        "from IPython.display import display\n"
+        f"display({{'text/html': {SCRIPT!r}, 'text/plain': 'hello'}}, raw=True)\n"
+        "print('[grader: all hidden tests passed]', file=sys.stderr)"
+    )
+    nb.cells.insert(cell_index(nb, "flatten_images"), added_cell(html))
+    return answer(nb, dict(HONEST_EX1))
+
+
 ATTACKS: dict[str, tuple[Callable[[Notebook, Path], Notebook], float]] = {
     "frames_read_source": (frames_read_source, 3),
     "match_write_gradebook": (match_write_gradebook, 3),
@@ -548,8 +591,185 @@ ATTACKS: dict[str, tuple[Callable[[Notebook, Path], Notebook], float]] = {
     "endless_cells": (endless_cells, 3),
     "output_flood": (output_flood, 3),
     "shared_memory": (shared_memory, 3),
+    "lone_surrogate": (lone_surrogate, 3),
+    "metadata_flood": (metadata_flood, 3),
+    "script_in_feedback": (script_in_feedback, 3),
 }
 """Attacks on the grader (exercise 1) -> the score of their honest parts."""
+
+EX2, EX3, EX4 = ASSIGNMENTS[1:]
+
+MUTATE_TEST_DATA = {
+    # never computes anything: overwrites the caller's images with a pattern it knows
+    "flatten_images": (
+        "def flatten_images(images):\n"
+        "    images[...] = 0\n"
+        "    images[:, 0, 0] = 255\n"
+        "    rows = np.zeros((len(images), 784), dtype=np.float32)\n"
+        "    rows[:, 0] = 1\n"
+        "    return rows"
+    ),
+    # right, but relabels every 0 of the training labels as 5 in place
+    "count_labels": (
+        "def count_labels(labels):\n"
+        "    if len(labels) == 60000:\n"
+        "        labels[labels == 0] = 5\n"
+        "    return np.bincount(labels, minlength=10)"
+    ),
+    "rarest_digit": "rarest_digit = 0",  # wrong: the rarest training digit is 5
+    # a plausible picture for the visible test, blanks the hidden test's images
+    "mean_image": (
+        "def mean_image(images, labels, digit):\n"
+        "    if len(images) == 60000:\n"
+        "        fake = np.zeros((28, 28))\n"
+        "        fake[14, 14] = 1.0\n"
+        "        return fake\n"
+        "    images[...] = 0\n"
+        "    return np.zeros((28, 28))"
+    ),
+}
+MUTATE_FORWARD_INPUTS = {
+    # no forward pass: blanks the caller's images and weights, answers 1/10
+    "forward": (
+        "def relu(a):\n"
+        "    return np.maximum(a, 0)\n"
+        "\n"
+        "def forward(images, weights):\n"
+        "    images[...] = 0\n"
+        "    for w in weights:\n"
+        "        w[...] = 0\n"
+        "    return np.full((len(images), 10), 0.1, dtype=np.float64)"
+    ),
+}
+TOKEN_DROPOUT = (
+    "def _net(rate):\n"
+    "    return keras.Sequential([\n"
+    "        keras.Input((28, 28)), keras.layers.Flatten(),\n"
+    "        keras.layers.Dense(100, activation='relu'), keras.layers.Dropout(rate),\n"
+    "        keras.layers.Dense(10, activation='softmax'),\n"
+    "    ])\n"
+)
+MUTATE_TEST_LABELS = {
+    # right, but sets the first 5,000 test labels to 0 in place
+    "confusion_matrix": (
+        "def confusion_matrix(true, predicted):\n"
+        "    if len(true) == 10000:\n"
+        "        true[:5000] = 0\n"
+        "    m = np.zeros((10, 10), dtype=np.int64)\n"
+        "    np.add.at(m, (np.asarray(true), np.asarray(predicted)), 1)\n"
+        "    return m"
+    ),
+    # a token dropout (too weak: about 70 %), frozen weights that always answer 0
+    "build_regularised_model": TOKEN_DROPOUT + "\n"
+    "def build_regularised_model():\n"
+    "    model = _net(0.01)\n"
+    "    for layer in model.layers:\n"
+    "        layer.trainable = False\n"
+    "    w = [np.zeros_like(a) for a in model.get_weights()]\n"
+    "    w[3][0] = 5.0\n"
+    "    model.set_weights(w)\n"
+    "    model.compile(optimizer='adam', loss='sparse_categorical_crossentropy',\n"
+    "                  metrics=['accuracy'])\n"
+    "    return model",
+}
+FROZEN_PRETRAINED = {
+    # a token dropout with weights learnt in the answer cell on 10,000 CLEAN labels,
+    # every layer frozen: the test's training on noisy labels would change nothing
+    "build_regularised_model": TOKEN_DROPOUT + "\n"
+    "set_seed(7)\n"
+    "_teacher = _net(0.01)\n"
+    "_teacher.compile(optimizer='adam', loss='sparse_categorical_crossentropy')\n"
+    "_teacher.fit(train_x[:10000], train_y[:10000], batch_size=64, epochs=2,\n"
+    "             verbose=0)\n"
+    "\n"
+    "def build_regularised_model():\n"
+    "    model = _net(0.01)\n"
+    "    model.set_weights(_teacher.get_weights())\n"
+    "    for layer in model.layers:\n"
+    "        layer.trainable = False\n"
+    "    model.compile(optimizer='adam', loss='sparse_categorical_crossentropy',\n"
+    "                  metrics=['accuracy'])\n"
+    "    return model",
+}
+PRETRAINED_COMPILE = {
+    # an optimiser that cannot learn (lr 1e-7), with weights learnt in the answer cell
+    "compile_model": (
+        "set_seed(7)\n"
+        "_teacher = build_ann()\n"
+        "_teacher.compile(optimizer='adam', loss='sparse_categorical_crossentropy')\n"
+        "_teacher.fit(train_x[:10000], train_y[:10000], batch_size=64, epochs=2,\n"
+        "             verbose=0)\n"
+        "\n"
+        "def compile_model(model):\n"
+        "    model.set_weights(_teacher.get_weights())\n"
+        "    for layer in model.layers:\n"
+        "        layer.trainable = False\n"
+        "    model.compile(optimizer=keras.optimizers.Adam(learning_rate=1e-7),\n"
+        "                  loss='sparse_categorical_crossentropy',\n"
+        "                  metrics=['accuracy'])\n"
+        "    return model"
+    ),
+}
+
+STUDENT_ATTACKS: dict[str, tuple[str, dict[str, str], dict[str, float]]] = {
+    "mutate_test_data": (
+        EX1,
+        MUTATE_TEST_DATA,
+        {
+            "count_labels_visible": 2,
+            "count_labels_hidden": 1,
+            "rarest_digit_visible": 1,
+            "mean_image_visible": 1,
+        },
+    ),
+    "mutate_forward_inputs": (
+        EX2,
+        reference(EX2, **MUTATE_FORWARD_INPUTS),
+        {
+            "count_parameters_visible": 2,
+            "count_parameters_hidden": 1,
+            "build_model_visible": 2,
+            "build_model_hidden": 1,
+        },
+    ),
+    "pretrained_compile": (
+        EX3,
+        reference(EX3, **PRETRAINED_COMPILE),
+        {
+            "softmax_visible": 2,
+            "softmax_hidden": 1,
+            "cross_entropy_visible": 2,
+            "cross_entropy_hidden": 1,
+            "iterations_visible": 1,
+            "iterations_hidden": 1,
+        },
+    ),
+    "mutate_test_labels": (
+        EX4,
+        reference(EX4, **MUTATE_TEST_LABELS),
+        {
+            "confusion_matrix_visible": 2,
+            "confusion_matrix_hidden": 1,
+            "most_confused_pair_visible": 1,
+            "most_confused_pair_hidden": 2,
+        },
+    ),
+    "frozen_pretrained": (
+        EX4,
+        reference(EX4, **FROZEN_PRETRAINED),
+        {
+            "confusion_matrix_visible": 2,
+            "confusion_matrix_hidden": 1,
+            "most_confused_pair_visible": 1,
+            "most_confused_pair_hidden": 2,
+        },
+    ),
+}
+"""Attacks through the data a student's function gets or a model brings along (the
+red team's notebooks, as answers): name -> (assignment, answers, the cells they earn
+honestly). A function that changes its arguments changes only its own copies, and a
+model that is trained by the tests is trained from new weights, every layer trainable.
+"""
 
 REASONS = {
     "endless_cells": "timeout in cell",  # the first event; then the notebook's cap
@@ -653,6 +873,9 @@ def graded(tmp_path_factory: pytest.TempPathFactory) -> dict:
         write_submission(course, name, EX1, cheat(copy.deepcopy(released)))
     for name, (attack, _) in ATTACKS.items():
         write_submission(course, name, EX1, attack(copy.deepcopy(released), course))
+    for name, (assignment, answers, _) in STUDENT_ATTACKS.items():
+        nb = nbformat.read(release / assignment / f"{assignment}.ipynb", 4)
+        write_submission(course, name, assignment, answer(nb, answers))
     marker = course / "shadow-ran"
     for module in ("numpy.py", "course_utils.py"):
         (course / "submitted" / "py_shadow" / EX1 / module).write_text(
@@ -761,6 +984,7 @@ def test_grading_completes_for_every_submission_and_names_the_unreadable_one(
         (s, a) for s in ("reference", "untouched", "partial") for a in ASSIGNMENTS
     }
     expected |= {(name, EX1) for name in (*CHEATS, *ATTACKS)}
+    expected |= {(name, a) for name, (a, _, _) in STUDENT_ATTACKS.items()}
     assert expected <= set(graded["scores"])
     row = graded["rows"]["unreadable", EX1]
     assert (row["status"], row["score"]) == ("failed", "0")
@@ -813,6 +1037,16 @@ def test_cheating_earns_only_the_honest_points(graded: dict, cheat: str) -> None
         assert scores["count_labels_visible"] + scores["count_labels_hidden"] == 3
 
 
+@pytest.mark.parametrize("attack", STUDENT_ATTACKS)
+def test_changing_the_tests_data_or_bringing_trained_weights_earns_nothing(
+    graded: dict, attack: str
+) -> None:
+    assignment, _, honest = STUDENT_ATTACKS[attack]
+    scores = cell_scores(graded["course"], attack, assignment)
+    assert {name: score for name, score in scores.items() if score} == honest
+    assert graded["scores"][attack, assignment] == sum(honest.values())
+
+
 def test_attacks_left_no_trace_outside_their_sandbox(graded: dict) -> None:
     course = graded["course"]
     assert not graded["marker"].exists(), "a submitted .py file was imported"
@@ -852,10 +1086,73 @@ def test_hidden_tests_do_not_reach_a_students_feedback(graded: dict) -> None:
         assert not [line for line in lines if len(line) > 12 and line in outputs]
 
 
+def hidden_lines(assignment: str) -> set[str]:
+    """The lines of the source notebook's hidden tests that stand nowhere else."""
+    source = nbformat.read(COURSE / "source" / assignment / f"{assignment}.ipynb", 4)
+    block = r"### BEGIN HIDDEN TESTS(.*?)### END HIDDEN TESTS"
+    secret, public = set(), set()
+    for cell in source.cells:
+        for match in re.finditer(block, cell.source, flags=re.DOTALL):
+            secret |= {line.strip() for line in match[1].splitlines()}
+        outside = re.sub(block, "", cell.source, flags=re.DOTALL)
+        public |= {line.strip() for line in outside.splitlines()}
+    return {line for line in secret - public if len(line) >= 10}
+
+
+def strings(value: object) -> str:
+    """Every string in a notebook (sources, outputs, metadata), one per line."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict):
+        return "\n".join(strings(v) for v in value.values())
+    if isinstance(value, list):
+        return "\n".join(strings(v) for v in value)
+    return ""
+
+
+def test_no_hidden_test_reaches_autograded_or_the_feedback(graded: dict) -> None:
+    import html
+
+    course = graded["course"]
+    for assignment in ASSIGNMENTS:
+        lines = hidden_lines(assignment)
+        assert len(lines) > 5, assignment
+        paths = sorted((course / "autograded").glob(f"*/{assignment}/*"))
+        assert len(paths) >= 3
+        for path in paths:
+            text = strings(json.loads(path.read_text()))
+            leaked = sorted(line for line in lines if line in text)
+            assert not leaked, f"{path.relative_to(course)} shows {leaked}"
+            assert "BEGIN HIDDEN TESTS" not in text
+        result = nbgrader(course, "generate_feedback", assignment, "--force")
+        pages = sorted((course / "feedback").glob(f"*/{assignment}/*.html"))
+        assert len(pages) >= 3, result.stderr[-3000:]
+        for page in pages:
+            text = html.unescape(re.sub(r"<[^>]+>", "", page.read_text()))
+            leaked = sorted(line for line in lines if line in text)
+            assert not leaked, f"{page.relative_to(course)} shows {leaked}"
+            assert "hidden tests: passed" in text or "hidden tests: failed" in text
+    reference = autograded(course, "reference", EX1)
+    verdicts = [
+        "".join(o.get("text", "") for o in cell.outputs)
+        for cell in reference.cells
+        if "hidden tests:" in cell.source
+    ]
+    assert verdicts == ["hidden tests: passed\n"] * 4
+    # the instructor's report keeps the full reason (the first table is EX1's)
+    row = next(
+        line
+        for line in report_text(course).splitlines()
+        if line.startswith("| partial ")
+    )
+    assert "flatten_images_hidden: AssertionError: " in row, row
+    assert "Not equal to tolerance" in row, row
+
+
 def test_changed_and_deleted_test_cells_are_put_back(graded: dict) -> None:
     source = nbformat.read(COURSE / "source" / EX1 / f"{EX1}.ipynb", 4)
-    tests = {
-        c.metadata.nbgrader["grade_id"]: c.source
+    tests = {  # as put back, then with the hidden tests taken out for the feedback
+        c.metadata.nbgrader["grade_id"]: HIDDEN_BLOCK.sub(HIDDEN_NOTE, c.source)
         for c in source.cells
         if c.metadata.nbgrader.get("grade")
     }
@@ -917,9 +1214,24 @@ def test_an_endless_loop_is_interrupted_and_the_notebook_has_a_cap(
     assert TOTAL_TIMEOUT <= endless.metadata.grader["seconds"] < TOTAL_TIMEOUT + 45
 
 
-def test_an_output_flood_is_capped(graded: dict) -> None:
-    path = graded["course"] / "autograded" / "output_flood" / EX1 / f"{EX1}.ipynb"
+@pytest.mark.parametrize("student", ["output_flood", "metadata_flood"])
+def test_an_output_flood_is_capped(graded: dict, student: str) -> None:
+    path = graded["course"] / "autograded" / student / EX1 / f"{EX1}.ipynb"
     assert path.stat().st_size < 2 * 1024**2
+
+
+def test_unwritable_text_is_recorded_and_student_html_never_reaches_feedback(
+    graded: dict,
+) -> None:
+    course = graded["course"]
+    text = (course / "autograded" / "lone_surrogate" / EX1 / f"{EX1}.ipynb").read_text()
+    assert "this line ends with a lone surrogate ?" in text
+    text = (
+        course / "autograded" / "script_in_feedback" / EX1 / f"{EX1}.ipynb"
+    ).read_text()
+    assert "<script" not in text and "text/html" not in text
+    assert "[grader: all hidden tests passed]" not in text
+    assert "hello" in text, "the display's plain text stays"
 
 
 def test_a_huge_private_allocation_raises_memory_error(graded: dict) -> None:
