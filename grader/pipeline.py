@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import os
 import re
 import threading
 import time
@@ -336,27 +337,62 @@ def already_graded(course: Path, job: Job) -> bool:
     """Whether ``autograded/`` holds a grading of exactly this submitted notebook."""
     path = autograded_path(course, job.student, job.assignment, job.notebook)
     with contextlib.suppress(Exception):
-        nb = nbformat.read(path, as_version=4)
-        return nb.metadata.get("grader", {}).get("sha256") == job.sha256
+        meta = nbformat.read(path, as_version=4).metadata.get("grader", {})
+        # a failure (it could not run, or not be recorded) is tried again
+        return meta.get("sha256") == job.sha256 and meta.get("status") != "failed"
     return False
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` whole or not at all (a temporary file, renamed).
+
+    What UTF-8 cannot encode (a lone surrogate from a kernel) is written as "?".
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        temporary.write_bytes(text.encode("utf-8", errors="replace"))
+        os.replace(temporary, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            temporary.unlink()
+
+
+def _failure_notebook(outcome: Outcome) -> str:
+    """An empty notebook that carries a failed outcome's grading record."""
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["grader"] = {
+        "sha256": outcome.sha256,
+        "status": outcome.status,
+        "reason": outcome.reason,
+        "failed_tests": {},
+        "notes": [],
+        "seconds": round(outcome.seconds, 1),
+    }
+    return nbformat.writes(nb)
 
 
 def record(
     course: Path, gradebook: Gradebook, outcome: Outcome, timestamp=None
 ) -> None:
-    """Write ``outcome`` to ``autograded/`` and the gradebook (grader process only)."""
+    """Write ``outcome`` to ``autograded/`` and the gradebook (grader process only).
+
+    Each file is written whole or not at all, and text UTF-8 cannot encode becomes
+    "?", so a crash or a student's output never leaves a half-written record.
+    """
     path = autograded_path(
         course, outcome.student, outcome.assignment, outcome.notebook
     )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(outcome.executed or "", encoding="utf-8", errors="replace")
+    _write_atomic(path, outcome.executed or _failure_notebook(outcome))
     reasons = reasons_path(
         course, outcome.student, outcome.assignment, outcome.notebook
     )
-    reasons.parent.mkdir(parents=True, exist_ok=True)
-    reasons.write_text(
-        json.dumps({"sha256": outcome.sha256, "failed_tests": outcome.failed_tests}),
-        encoding="utf-8",
+    _write_atomic(
+        reasons,
+        json.dumps(
+            {"sha256": outcome.sha256, "failed_tests": outcome.failed_tests},
+            ensure_ascii=False,
+        ),
     )
     gradebook.update_or_create_student(outcome.student)
     kwargs = {"timestamp": timestamp} if timestamp else {}

@@ -10,7 +10,7 @@ fresh kernels of its own, with the same limits.
 
 from __future__ import annotations
 
-import contextlib
+import dataclasses
 import os
 import shutil
 import sys
@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import nbformat
 from nbgrader.api import Gradebook
 
 from grader import pipeline, sandbox
@@ -70,10 +71,10 @@ class Progress:
         if problem:
             prefix = "\r\033[K" if self._tty() else ""
             what = "FAILED" if outcome.status != "graded" else "problem"
-            self.stream.write(
-                f"{prefix}{what} {outcome.student}/{outcome.assignment}: "
-                f"{outcome.reason}\n"
-            )
+            line = f"{what} {outcome.student}/{outcome.assignment}: {outcome.reason}"
+            # a student's text may hold what the terminal cannot encode
+            line = line.encode("utf-8", errors="replace").decode("utf-8")
+            self.stream.write(f"{prefix}{line}\n")
         self.show(force=problem)
 
     def close(self) -> None:
@@ -115,7 +116,10 @@ def grade_all(
     jobs, skipped, timestamps = [], [], {}
     with Gradebook(db_url) as gradebook:
         for submission in submissions:
-            job = pipeline.prepare(course, submission, gradebook)
+            try:
+                job = pipeline.prepare(course, submission, gradebook)
+            except Exception as error:  # graded as a failure, with the reason
+                job = _unprepared(submission, error)
             if not force and pipeline.already_graded(course, job):
                 skipped.append(submission)
                 continue
@@ -128,18 +132,28 @@ def grade_all(
     progress.total = len(jobs)
     progress.show(force=True)
 
-    def keep(outcome: pipeline.Outcome) -> None:
+    def record(outcome: pipeline.Outcome) -> None:
         timestamp = timestamps.get((outcome.student, outcome.assignment))
+        with Gradebook(db_url) as gradebook:
+            pipeline.record(course, gradebook, outcome, timestamp)
+
+    def keep(job: pipeline.Job, grade: Callable[[], pipeline.Outcome]) -> None:
+        """Grade ``job`` with ``grade()`` and record it: whatever goes wrong is this
+        submission's failure, never the run's."""
         try:
-            with Gradebook(db_url) as gradebook:
-                pipeline.record(course, gradebook, outcome, timestamp)
-        except Exception as error:  # one outcome never stops the class's run
-            outcome.status = "failed"
-            outcome.reason = f"grading error: could not record it: {error}"[:500]
-            outcome.scores = dict.fromkeys(outcome.scores, 0.0)
-            outcome.executed = None
-            with contextlib.suppress(Exception), Gradebook(db_url) as gradebook:
-                pipeline.record(course, gradebook, outcome, timestamp)
+            outcome = grade()
+        except Exception as error:
+            outcome = _failed(job, settings, f"grading error: {_name(error)}")
+        try:
+            record(outcome)
+        except Exception as error:
+            outcome = _failed(
+                job, settings, f"grading error: could not record it: {_name(error)}"
+            )
+            try:
+                record(outcome)
+            except Exception as again:
+                outcome.notes.append(f"not recorded either: {_name(again)}")
         outcomes.append(outcome)
         progress.advance(outcome)
         if on_outcome:
@@ -151,12 +165,52 @@ def grade_all(
             if settings.sandboxed:
                 sandbox.require()
             for job in jobs:
-                keep(pipeline.grade(job, settings))
+                keep(job, lambda job=job: pipeline.grade(job, settings))
         else:
             _grade_on_dask(jobs, settings, workers, scheduler, keep)
     finally:
         progress.close()
     return outcomes, skipped
+
+
+def _name(error: BaseException) -> str:
+    return f"{type(error).__name__}: {error}"[:500]
+
+
+def _unprepared(submission: Submission, error: Exception) -> pipeline.Job:
+    """A job that only says why ``submission`` could not be read for grading."""
+    return pipeline.Job(
+        submission.student,
+        submission.assignment,
+        submission.notebook,
+        None,
+        f"grading error: could not prepare it: {_name(error)}",
+        pipeline.sha256(None),
+        {},
+        dict(nbformat.v4.new_notebook()),
+    )
+
+
+def _failed(job: pipeline.Job, settings: pipeline.Settings, why: str):
+    """``job``'s outcome as a failure that says ``why`` (it runs nothing)."""
+    try:
+        return pipeline.grade(dataclasses.replace(job, error=why), settings)
+    except Exception:  # its release cannot be written: the record says why alone
+        return pipeline.Outcome(
+            job.student,
+            job.assignment,
+            job.notebook,
+            "failed",
+            why,
+            {},
+            {},
+            {},
+            [],
+            job.sha256,
+            0.0,
+            {},
+            None,
+        )
 
 
 def _grade_on_dask(jobs, settings, workers, scheduler, keep) -> None:
@@ -203,16 +257,21 @@ def _grade_on_dask(jobs, settings, workers, scheduler, keep) -> None:
                 client.submit(pipeline.grade, job, settings, pure=False, retries=0)
                 for job in jobs
             ]
+            job_of = dict(zip(futures, jobs, strict=True))
             for future in as_completed(futures):
-                try:
-                    outcome = future.result()
-                except Exception as error:  # a worker lost: grade it here, with a note
-                    job = jobs[futures.index(future)]
-                    outcome = pipeline.grade(job, settings)
-                    outcome.notes.append(f"regraded after a worker error: {error}")
-                keep(outcome)
+                keep(job_of[future], lambda f=future: _result(f, job_of[f], settings))
         finally:
             client.close()
             if cluster is not None:
                 cluster.close()
             shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _result(future, job: pipeline.Job, settings: pipeline.Settings):
+    """A Dask future's outcome; a worker lost: grade it here, with a note."""
+    try:
+        return future.result()
+    except Exception as error:
+        outcome = pipeline.grade(job, settings)
+        outcome.notes.append(f"regraded after a worker error: {_name(error)}")
+        return outcome

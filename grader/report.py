@@ -76,7 +76,7 @@ def collect(course: Path) -> list[Row]:
                         meta = nbformat.read(path, as_version=4).metadata.get(
                             "grader", {}
                         )
-                    except (OSError, ValueError):
+                    except Exception:  # unreadable: reported as such, never a crash
                         meta = {}
                     if not meta:
                         row.status = "failed"
@@ -95,7 +95,7 @@ def collect(course: Path) -> list[Row]:
 
 def write_csv(rows: list[Row], path: Path) -> None:
     """grades.csv: one line per student and assignment; empty score = not submitted."""
-    with path.open("w", newline="") as file:
+    with path.open("w", newline="", encoding="utf-8", errors="replace") as file:
         writer = csv.writer(file)
         writer.writerow(
             ["student_id", "assignment", "score", "max_score", "status", "reason"]
@@ -183,5 +183,5 @@ def write(course: Path, rows: list[Row], header: list[str]) -> Path:
     folder.mkdir(exist_ok=True)
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     path = folder / f"grading-{stamp}.md"
-    path.write_text(markdown(rows, header), encoding="utf-8")
+    path.write_text(markdown(rows, header), encoding="utf-8", errors="replace")
     return path
