@@ -21,15 +21,16 @@ Nothing else of the host exists inside: not ``source/`` (solutions, hidden tests
 the gradebook, ``submitted/``, ``autograded/``, other students' work, the repository
 or the home folders. A cgroup (v1) caps the kernel's memory, swap included, which
 counts every page it touches (heap, shared mappings, tmpfs files), the number of
-its processes and, where the cgroup v1 ``cpu`` controller is mounted, its CPU time
-(``Limits.cpus`` cores: forked busy loops cannot starve other submissions);
+its processes and its CPU time (a CFS quota of ``Limits.cpus`` cores, at least one:
+however many busy processes it forks, it cannot starve other submissions);
 ``RLIMIT_FSIZE`` caps the size of a file it writes. The grader kills
 the whole cgroup when a notebook exceeds its wall-clock limit. Scores are computed and
 written by the grader process, outside any sandbox.
 
 What it needs: Linux, ``bwrap`` (Debian/Ubuntu ``apt-get install bubblewrap``), user
-namespaces allowed (or root), and a writable cgroup v1 memory and pids hierarchy
-(``/sys/fs/cgroup/memory``, ``/sys/fs/cgroup/pids``: root, or a delegated subtree).
+namespaces allowed (or root), and writable cgroup v1 memory, pids and cpu hierarchies
+(``/sys/fs/cgroup/memory``, ``/sys/fs/cgroup/pids``, ``/sys/fs/cgroup/cpu`` or
+``cpu,cpuacct``: root, or a delegated subtree).
 :func:`check` says which piece is missing and how to get it; grading refuses to start
 without them, unless an instructor asks for ``--no-sandbox`` (trusted notebooks only,
 such as the reference solutions).
@@ -78,7 +79,7 @@ class Limits:
     tmpfs files included); ``pids`` counts processes and threads; ``file_size`` caps one
     file; ``threads`` sets the math libraries' thread pools (one kernel per core when
     grading in parallel); ``cpus`` caps the cores all the kernel's processes together
-    may keep busy (cgroup v1 ``cpu`` quota, where that controller is mounted).
+    may keep busy (cgroup v1 ``cpu`` quota; never less than one core).
     """
 
     memory: int = 3 * GiB
@@ -178,6 +179,7 @@ def check(bwrap: str | None = None) -> list[str]:
     for controller, limit_file, value in (
         ("memory", "memory.limit_in_bytes", str(GiB)),
         ("pids", "pids.max", "100"),
+        ("cpu", "cpu.cfs_quota_us", "100000"),
     ):
         problem = _cgroup_problem(controller, limit_file, value)
         if problem:
@@ -207,16 +209,24 @@ def _namespace_args() -> list[str]:
 
 
 class Cgroup:
-    """A cgroup v1 folder in the memory and pids hierarchies, for one kernel."""
+    """A cgroup v1 folder in the memory, pids and cpu hierarchies, for one kernel."""
 
     def __init__(self, name: str, limits: Limits) -> None:
-        self.dirs = {}
-        for controller in ("memory", "pids"):
+        self.dirs: dict[str, Path] = {}
+        try:
+            self._create(name, limits)
+        except BaseException:  # no half-made cgroup is left behind
+            self.remove()
+            raise
+
+    def _create(self, name: str, limits: Limits) -> None:
+        for controller in ("memory", "pids", "cpu"):
             found = _cgroup_v1_dirs(controller)
             if found is None:
                 raise SandboxUnavailable(f"no cgroup v1 '{controller}' controller")
             folder = found[1] / name
-            folder.mkdir()
+            if folder not in self.dirs.values():  # controllers mounted together
+                folder.mkdir()
             self.dirs[controller] = folder
         memory = self.dirs["memory"]
         (memory / "memory.limit_in_bytes").write_text(str(limits.memory))
@@ -226,15 +236,11 @@ class Cgroup:
         with contextlib.suppress(OSError):
             (memory / "memory.swappiness").write_text("0")
         (self.dirs["pids"] / "pids.max").write_text(str(limits.pids))
-        cpu = _cgroup_v1_dirs("cpu")
-        if cpu is not None and limits.cpus > 0:
-            with contextlib.suppress(OSError):
-                folder = cpu[1] / name
-                folder.mkdir()
-                self.dirs["cpu"] = folder
-                period = int((folder / "cpu.cfs_period_us").read_text())
-                quota = max(1000, int(period * limits.cpus))
-                (folder / "cpu.cfs_quota_us").write_text(str(quota))
+        # however many processes it forks, the kernel gets ``cpus`` cores in all
+        cpu = self.dirs["cpu"]
+        period = int((cpu / "cpu.cfs_period_us").read_text())
+        quota = int(period * max(1.0, limits.cpus))
+        (cpu / "cpu.cfs_quota_us").write_text(str(quota))
 
     @property
     def procs_files(self) -> list[str]:
@@ -275,17 +281,32 @@ class Cgroup:
                     os.kill(pid, signal.SIGKILL)
             time.sleep(0.05)
 
-    def remove(self) -> None:
-        self.kill()
-        for folder in self.dirs.values():
-            for _ in range(50):
+    def remove(self, patience: float = 10) -> None:
+        """Kill every process of the cgroup, then delete its folders.
+
+        A folder can only go once no process is left in it, so a process that
+        survived a round of kills is killed again until then.
+        """
+        left = list(dict.fromkeys(self.dirs.values()))
+        deadline = time.monotonic() + patience
+        while left:
+            self.kill()
+            for folder in list(left):
                 try:
                     folder.rmdir()
-                    break
                 except FileNotFoundError:
-                    break
+                    pass
                 except OSError:
-                    time.sleep(0.1)
+                    continue
+                left.remove(folder)
+            if left and time.monotonic() > deadline:
+                print(
+                    f"grader: could not empty the cgroups {', '.join(map(str, left))}",
+                    file=sys.stderr,
+                )
+                return
+            if left:
+                time.sleep(0.1)
 
 
 # Run by the kernel's launcher before bwrap: join the cgroups, cap file sizes and core

@@ -233,3 +233,88 @@ def test_the_reasons_file_holds_no_lone_surrogate(course: Path) -> None:
     path = pipeline.reasons_path(course, job.student, ASSIGNMENT, NOTEBOOK)
     saved = json.loads(path.read_text(encoding="utf-8"))
     assert saved["failed_tests"] == {"answer_test": "AssertionError: pwned ?"}
+
+
+# A kernel that leaves processes behind: detached (new session, double fork), deaf
+# to SIGTERM/SIGINT/SIGHUP, busy or asleep.
+SCATTER = """
+import os, signal, time
+for busy in (True, False, False):
+    if os.fork() == 0:
+        os.setsid()
+        if os.fork() == 0:
+            for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+                signal.signal(sig, signal.SIG_IGN)
+            while True:
+                if not busy:
+                    time.sleep(1)
+        os._exit(0)
+time.sleep(1)
+print('scattered')
+"""
+
+
+def running(pids: set[int]) -> set[int]:
+    """Those of ``pids`` that still run (a zombie waiting to be reaped does not)."""
+    alive = set()
+    for pid in pids:
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            continue
+        if stat.rsplit(")", 1)[1].split()[0] != "Z":
+            alive.add(pid)
+    return alive
+
+
+def scattered_kernel(box) -> tuple[object, set[int]]:
+    manager, client = box.start_kernel("student")
+    out = []
+
+    def hook(msg: dict) -> None:
+        if msg["msg_type"] == "stream":
+            out.append(msg["content"]["text"])
+
+    reply = client.execute_interactive(SCATTER, timeout=60, output_hook=hook)
+    assert (reply["content"]["status"], "".join(out)) == ("ok", "scattered\n")
+    pids = box.cgroups["student"].pids()
+    assert len(pids) >= 6, "bwrap, its init, the kernel and 3 detached processes"
+    return manager, pids
+
+
+@pytest.mark.slow
+def test_the_wall_clock_kill_leaves_no_process_of_the_kernel_behind() -> None:
+    from grader import sandbox
+
+    with sandbox.Sandbox(limits=sandbox.Limits(memory=256 * 1024**2)) as box:
+        _, pids = scattered_kernel(box)
+        folders = list(box.cgroups["student"].dirs.values())
+        box.kill()  # what the whole-notebook wall clock calls
+        assert box.cgroups["student"].pids() == set()
+        assert running(pids) == set()
+    assert not any(folder.exists() for folder in folders), "cgroups removed"
+
+
+@pytest.mark.slow
+def test_a_memory_kill_takes_the_kernels_other_processes_with_it() -> None:
+    import time
+
+    from grader import sandbox
+
+    with sandbox.Sandbox(limits=sandbox.Limits(memory=256 * 1024**2)) as box:
+        manager, pids = scattered_kernel(box)
+        client = box.kernels["student"][1]
+        client.execute(
+            "import mmap\n"
+            "m = mmap.mmap(-1, 1024**3, flags=mmap.MAP_SHARED)\n"
+            "for i in range(0, 1024**3, 4096):\n"
+            "    m[i] = 1\n"
+        )
+        cgroup = box.cgroups["student"]
+        deadline = time.monotonic() + 60
+        while (manager.is_alive() or cgroup.pids()) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert cgroup.oom_killed()
+        # nothing killed the detached processes but the end of the kernel's sandbox
+        assert cgroup.pids() == set()
+        assert running(pids) == set()
