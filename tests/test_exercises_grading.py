@@ -744,11 +744,10 @@ STUDENT_ATTACKS: dict[str, tuple[str, dict[str, str], dict[str, float]]] = {
             "iterations_hidden": 1,
         },
     ),
-    "mutate_test_labels": (
+    "mutate_test_labels": (  # its matrix of the 10,000 test labels is wrong
         EX4,
         reference(EX4, **MUTATE_TEST_LABELS),
         {
-            "confusion_matrix_visible": 2,
             "confusion_matrix_hidden": 1,
             "most_confused_pair_visible": 1,
             "most_confused_pair_hidden": 2,
@@ -1131,7 +1130,8 @@ def test_no_hidden_test_reaches_autograded_or_the_feedback(graded: dict) -> None
             text = html.unescape(re.sub(r"<[^>]+>", "", page.read_text()))
             leaked = sorted(line for line in lines if line in text)
             assert not leaked, f"{page.relative_to(course)} shows {leaked}"
-            assert "hidden tests: passed" in text or "hidden tests: failed" in text
+            if page.parts[-3] in ("reference", "partial", "untouched"):
+                assert "hidden tests: passed" in text or "hidden tests: failed" in text
     reference = autograded(course, "reference", EX1)
     verdicts = [
         "".join(o.get("text", "") for o in cell.outputs)
@@ -1246,9 +1246,8 @@ def test_feedback_can_be_generated_from_the_autograded_notebooks(graded: dict) -
     )
     feedback = graded["course"] / "feedback" / "partial" / EX1 / f"{EX1}.html"
     assert feedback.exists(), result.stderr[-3000:]
-    assert "Score: 3.0 / 10.0" in " ".join(feedback.read_text().split()) or (
-        "3.0 / 10.0" in feedback.read_text()
-    )
+    score = f"{sum(PARTIAL_SCORES[EX1].values()):.1f} / {TOTAL:.1f}"
+    assert f"Score: {score}" in " ".join(feedback.read_text().split())
 
 
 def test_a_second_run_skips_what_is_graded_and_serial_grades_match(
