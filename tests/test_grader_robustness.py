@@ -318,3 +318,26 @@ def test_a_memory_kill_takes_the_kernels_other_processes_with_it() -> None:
         # nothing killed the detached processes but the end of the kernel's sandbox
         assert cgroup.pids() == set()
         assert running(pids) == set()
+
+
+def test_a_lost_dask_worker_s_submission_is_graded_here_with_a_note(
+    course: Path,
+) -> None:
+    from grader import pool
+
+    class LostFuture:
+        def result(self):
+            raise OSError("worker tcp://10.0.0.7:4242 lost")
+
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook:
+        (submission, *_) = find_submissions(course, gradebook)
+        job = pipeline.prepare(course, submission, gradebook)
+    outcome = pool._result(LostFuture(), job, pipeline.Settings(sandboxed=False))
+    assert (outcome.student, outcome.status, outcome.score) == (
+        job.student,
+        "graded",
+        10,
+    )
+    assert outcome.notes == [
+        "regraded after a worker error: OSError: worker tcp://10.0.0.7:4242 lost"
+    ]
