@@ -124,6 +124,7 @@ class _Outputs:
             and last is not None
             and last["output_type"] == "stream"
             and last["name"] == output["name"]
+            and not last.get("note")
         ):
             last["text"] += output["text"]
         else:
@@ -132,14 +133,22 @@ class _Outputs:
     def note(self, text: str) -> None:
         """Add a line from the grader (not counted against the caps)."""
         self.items.append(
-            {"output_type": "stream", "name": "stderr", "text": f"[grader: {text}]\n"}
+            {
+                "output_type": "stream",
+                "name": "stderr",
+                "text": f"[grader: {text}]\n",
+                "note": True,
+            }
         )
 
     def notebook_outputs(self) -> list[NotebookNode]:
         if self.dropped:
             self.note(f"{self.dropped} more characters of output dropped")
             self.dropped = 0
-        return [nbformat.from_dict(item) for item in self.items]
+        return [
+            nbformat.from_dict({k: v for k, v in item.items() if k != "note"})
+            for item in self.items
+        ]
 
 
 RICH_OUTPUTS = ("text/plain", "image/png", "image/jpeg")
@@ -559,9 +568,16 @@ class _Run:
                 self.fail(f"the test kernel {self.tests.gone} before cell {index}")
                 break
             outputs = _Outputs(self.budget, self.output_limit)
-            if role in ("setup", "student"):
+            in_tests = role == "test" or (role == "setup" and index not in self.figures)
+            if role == "student" or (role == "setup" and not in_tests):
                 self.run_student(index, cell, outputs)
-            if role == "test" or (role == "setup" and index not in self.figures):
+            elif role == "setup":
+                # the cell shows what the TEST kernel computed (that is what is
+                # graded); of K_student's run only the grader's notes are kept
+                theirs = _Outputs(_Budget(self.output_limit), self.output_limit)
+                self.run_student(index, cell, theirs)
+                outputs.items += [item for item in theirs.items if item.get("note")]
+            if in_tests:
                 self.run_tests(index, cell, role, outputs)
             cell.outputs = outputs.notebook_outputs()
         reason = self.failure or "the run stopped early"
@@ -600,7 +616,7 @@ class _Run:
             serving = self.student.send(
                 f"{_B}.serve({self.socket_path!r}, globals())", silent=True
             )
-        kept = outputs if role == "test" else None
+        kept = outputs
         beside = (self.student, serving, kept) if serving else None
         begin = self.tests.run(
             f"{_B}.TESTS.begin({names!r}, globals(), {timeout!r}, "

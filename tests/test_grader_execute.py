@@ -506,6 +506,22 @@ def test_a_function_changes_only_its_copies_never_the_tests_arrays(tmp_path):
 
 
 @pytest.mark.slow
+def test_a_setup_cell_shows_what_the_test_kernel_computed(tmp_path):
+    result = _run(
+        tmp_path,
+        [
+            ("setup", "import numpy as np\nlabels = np.arange(4)"),
+            ("student", "def spoil(v):\n    v[:] = 0\n    return int(v.sum())"),
+            ("setup", "print('sums', spoil(labels), labels.sum())"),
+            ("test", "assert labels.sum() == 6"),
+        ],
+    )
+    assert _passed(result) == {3: True}
+    text = "".join(o.get("text", "") for o in result.notebook.cells[2].outputs)
+    assert text == "sums 0 6\n", "K_tests' labels, not the student's spoiled copy"
+
+
+@pytest.mark.slow
 def test_models_histories_and_functions_cross_as_data(tmp_path):
     student = (
         "def build(n_hidden):\n"
