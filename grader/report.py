@@ -114,15 +114,25 @@ def write_csv(rows: list[Row], path: Path) -> None:
             )
 
 
+def _by_assignment(
+    rows: list[Row],
+) -> list[tuple[str, list[Row], list[Row], float]]:
+    """Per assignment, in order: its rows, the graded ones and their mean score."""
+    groups: dict[str, list[Row]] = {}
+    for row in rows:
+        groups.setdefault(row.assignment, []).append(row)
+    result = []
+    for assignment, group in groups.items():
+        graded = [r for r in group if r.score is not None]
+        mean = sum(r.score for r in graded) / len(graded) if graded else 0
+        result.append((assignment, group, graded, mean))
+    return result
+
+
 def markdown(rows: list[Row], header: list[str]) -> str:
     """The report file: the run, a table per assignment, every failed test's reason."""
     lines = ["# Grading report", "", *header, ""]
-    by_assignment: dict[str, list[Row]] = {}
-    for row in rows:
-        by_assignment.setdefault(row.assignment, []).append(row)
-    for assignment, group in by_assignment.items():
-        graded = [r for r in group if r.score is not None]
-        mean = sum(r.score for r in graded) / len(graded) if graded else 0
+    for assignment, group, _graded, mean in _by_assignment(rows):
         lines += [
             f"## {assignment}",
             "",
@@ -154,12 +164,7 @@ def markdown(rows: list[Row], header: list[str]) -> str:
 def summary(rows: list[Row]) -> str:
     """A few lines for the terminal."""
     lines = []
-    by_assignment: dict[str, list[Row]] = {}
-    for row in rows:
-        by_assignment.setdefault(row.assignment, []).append(row)
-    for assignment, group in by_assignment.items():
-        graded = [r for r in group if r.score is not None]
-        mean = sum(r.score for r in graded) / len(graded) if graded else 0
+    for assignment, group, graded, mean in _by_assignment(rows):
         full = sum(r.score == r.max_score for r in graded)
         lines.append(
             f"{assignment}: {sum(r.status == 'graded' for r in group)} graded "
