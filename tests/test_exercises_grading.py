@@ -764,10 +764,11 @@ STUDENT_ATTACKS: dict[str, tuple[str, dict[str, str], dict[str, float]]] = {
         },
     ),
 }
-"""Attacks through the data a student's function gets or a model brings along (the
-red team's notebooks, as answers): name -> (assignment, answers, the cells they earn
-honestly). A function that changes its arguments changes only its own copies, and a
-model that is trained by the tests is trained from new weights, every layer trainable.
+"""Attacks through the data a student's function gets or a model brings along (attack
+notebooks found against the grader, as answers): name -> (assignment, answers, the
+cells they earn honestly). A function that changes its arguments changes only its own
+copies, and a model that is trained by the tests is trained from new weights, every
+layer trainable.
 """
 
 REASONS = {
