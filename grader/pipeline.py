@@ -29,6 +29,7 @@ import re
 import threading
 import time
 import traceback
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -396,7 +397,14 @@ def record(
     )
     gradebook.update_or_create_student(outcome.student)
     kwargs = {"timestamp": timestamp} if timestamp else {}
-    gradebook.update_or_create_submission(outcome.assignment, outcome.student, **kwargs)
+    with warnings.catch_warnings():
+        # nbgrader builds a submission's rows before adding them to the session, and
+        # SQLAlchemy 2 warns about each ("... not in session, add operation along ...
+        # will not proceed"); the rows are added right after, the warning is false.
+        warnings.filterwarnings("ignore", message=r"Object of type <Submitted")
+        gradebook.update_or_create_submission(
+            outcome.assignment, outcome.student, **kwargs
+        )
     notebook = gradebook.find_submission_notebook(
         outcome.notebook, outcome.assignment, outcome.student
     )

@@ -131,3 +131,27 @@ def test_text_utf8_cannot_encode_never_stops_recording(tmp_path: Path) -> None:
     path = tmp_path / "ex1.ipynb"
     path.write_text(outcome.executed, encoding="utf-8")
     assert "bad ? cell" in path.read_text(encoding="utf-8")
+
+
+def test_recording_a_grade_writes_the_scores_and_warns_nothing(
+    tmp_path: Path,
+) -> None:
+    """nbgrader's submission rows made SQLAlchemy print a warning per run that
+    instructors could not act on; recording must stay silent and still score."""
+    import warnings
+
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{tmp_path / 'gradebook.db'}") as gradebook:
+        gradebook.add_assignment("ex1")
+        gradebook.add_notebook("ex1", "ex1")
+        gradebook.add_grade_cell("t1", "ex1", "ex1", max_score=3, cell_type="code")
+        outcome = pipeline.Outcome(
+            "ada", "ex1", "ex1", "graded", None, {"t1": 2.0}, {"t1": 3.0}, {}, [],
+            "sha", 1.0, {}, nbformat.writes(nbformat.v4.new_notebook()),
+        )  # fmt: skip
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            pipeline.record(tmp_path, gradebook, outcome)
+            pipeline.record(tmp_path, gradebook, outcome)  # a regrade too
+        assert gradebook.find_submission("ex1", "ada").score == 2.0
