@@ -5,6 +5,7 @@ These tests take seconds; tests/test_exercises_grading.py grades real submission
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -153,3 +154,34 @@ def test_nbgrader_autograde_is_refused_with_the_command_to_use() -> None:
     assert "c.Autograde.autograde_preprocessors = [RefuseAutograde]" in config
     with pytest.raises(RuntimeError, match="make grade"):
         grading.RefuseAutograde().preprocess(nbformat.v4.new_notebook(), {})
+
+
+def test_nbgrader_autograde_stops_before_touching_what_make_grade_wrote(
+    tmp_path: Path,
+) -> None:
+    """Run from the command line, `nbgrader autograde` exits with the message while it
+    loads the course's config: a student's autograded/ folder stays as it was."""
+    course = tmp_path / "exercises"
+    shutil.copytree(COURSE, course, ignore=shutil.ignore_patterns(
+        "release", "submitted", "autograded", "feedback", "gradebook.db*", "reports"
+    ))  # fmt: skip
+    assignment = ASSIGNMENTS[0]
+    submitted = course / "submitted" / "ada" / assignment / f"{assignment}.ipynb"
+    submitted.parent.mkdir(parents=True)
+    shutil.copy(course / "source" / assignment / f"{assignment}.ipynb", submitted)
+    graded = course / "autograded" / "ada" / assignment / f"{assignment}.ipynb"
+    graded.parent.mkdir(parents=True)
+    graded.write_text("graded by make grade")
+    bin_dir = Path(sys.executable).parent
+    result = subprocess.run(
+        [bin_dir / "nbgrader", "autograde", assignment, "--student", "ada", "--force"],
+        cwd=course,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"},
+        timeout=120,
+    )
+    assert result.returncode != 0
+    assert "make grade" in result.stderr
+    assert graded.read_text() == "graded by make grade"
+    assert not (course / "gradebook.db").exists()

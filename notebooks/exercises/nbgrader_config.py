@@ -8,7 +8,8 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from grading import RefuseAutograde
+from grading import MESSAGE, RefuseAutograde
+from traitlets.config import Application
 
 c = get_config()  # noqa: F821
 
@@ -25,3 +26,11 @@ c.ClearHiddenTests.enforce_metadata = True
 # it stops here with a message naming the command to use.
 c.Autograde.sanitize_preprocessors = [RefuseAutograde]
 c.Autograde.autograde_preprocessors = [RefuseAutograde]
+
+# ... and `nbgrader autograde` from the command line stops here, before it has touched
+# autograded/ (nbgrader deletes a student's folder there when a preprocessor fails).
+if (
+    Application.initialized()
+    and type(Application.instance()).__name__ == "AutogradeApp"
+):
+    sys.exit(f"nbgrader autograde: {MESSAGE}")
