@@ -15,6 +15,9 @@ for a class of 500 students x 4 exercises on a 16-core machine:
     time = 500 x (sum over exercises of the mean serial seconds per submission)
            / (16 x parallel efficiency measured here)
 
+once with the class's mix of kinds, and once with the reference submissions' means
+alone (every student hands in complete work: the slowest class to grade).
+
 (the parallel efficiency is the speed-up divided by the number of workers; the
 projection assumes cores as fast as these and memory for 16 workers' kernels).
 
@@ -92,9 +95,14 @@ def grade_run(course: Path, settings, workers: int, force: bool) -> dict:
     outcomes, _ = pool.grade_all(course, found, settings, workers=workers, force=force)
     seconds = time.monotonic() - started
     per_exercise: dict[str, list[float]] = {}
+    per_kind: dict[str, dict[str, list[float]]] = {}
     kernels: list[int] = []
     for outcome in outcomes:
         per_exercise.setdefault(outcome.assignment, []).append(outcome.seconds)
+        kind = outcome.student.split("-")[0]
+        per_kind.setdefault(kind, {}).setdefault(outcome.assignment, []).append(
+            outcome.seconds
+        )
         kernels += list(outcome.peak_memory.values())
     return {
         "workers": workers,
@@ -103,6 +111,10 @@ def grade_run(course: Path, settings, workers: int, force: bool) -> dict:
         "per_minute": round(len(outcomes) / seconds * 60, 2),
         "mean_seconds": {
             a: round(sum(t) / len(t), 2) for a, t in sorted(per_exercise.items())
+        },
+        "mean_seconds_by_kind": {
+            kind: {a: round(sum(t) / len(t), 2) for a, t in sorted(by.items())}
+            for kind, by in sorted(per_kind.items())
         },
         "peak_kernel_mib": round(max(kernels, default=0) / 2**20),
         "load_average": [round(x, 1) for x in (*load_before, *os.getloadavg())],
@@ -119,17 +131,27 @@ def grade_run(course: Path, settings, workers: int, force: bool) -> dict:
 
 
 def project(serial: dict, speedup: float, workers: int) -> dict:
-    """Minutes for 500 students x 4 exercises on 16 cores, from the serial means."""
-    per_student = sum(serial["mean_seconds"].values())
-    exercises = len(serial["mean_seconds"])
-    if exercises < 4:  # scale a partial class to four exercises
-        per_student *= 4 / exercises
+    """Minutes for 500 students x 4 exercises on 16 cores, from the serial means: for
+    this class's mix of kinds, and for a class where every student hands in complete
+    work (the reference submissions' means, the slowest kind to grade)."""
     efficiency = min(1.0, speedup / workers)
-    minutes = 500 * per_student / (16 * efficiency) / 60
+
+    def minutes(means: dict[str, float]) -> tuple[float, float]:
+        per_student = sum(means.values())
+        if len(means) < 4:  # scale a partial class to four exercises
+            per_student *= 4 / len(means)
+        return per_student, 500 * per_student / (16 * efficiency) / 60
+
+    mix, mix_minutes = minutes(serial["mean_seconds"])
+    complete, complete_minutes = minutes(
+        serial["mean_seconds_by_kind"].get("reference", serial["mean_seconds"])
+    )
     return {
-        "serial_seconds_per_student": round(per_student, 1),
+        "serial_seconds_per_student": round(mix, 1),
         "parallel_efficiency": round(efficiency, 2),
-        "minutes_500x4_on_16_cores": round(minutes, 1),
+        "minutes_500x4_on_16_cores": round(mix_minutes, 1),
+        "serial_seconds_per_complete_student": round(complete, 1),
+        "minutes_500x4_complete_on_16_cores": round(complete_minutes, 1),
     }
 
 
@@ -162,12 +184,21 @@ def markdown(result: dict) -> str:
         "Mean seconds per submission (one worker): "
         + ", ".join(f"{a} {t}" for a, t in serial["mean_seconds"].items()),
         "",
+        *(
+            f"- {kind}: " + ", ".join(f"{a} {t}" for a, t in means.items())
+            for kind, means in serial["mean_seconds_by_kind"].items()
+        ),
+        "",
         f"Peak memory: grader process {result['grader_peak_mib']} MiB, one kernel "
         f"{max(serial['peak_kernel_mib'], parallel['peak_kernel_mib'])} MiB.",
         "",
         f"Projection, 500 students × 4 exercises on 16 cores: 500 × "
         f"{p['serial_seconds_per_student']} s / (16 × {p['parallel_efficiency']}) = "
-        f"**{p['minutes_500x4_on_16_cores']} minutes**.",
+        f"**{p['minutes_500x4_on_16_cores']} minutes** for this mix of kinds; "
+        f"500 × {p['serial_seconds_per_complete_student']} s / "
+        f"(16 × {p['parallel_efficiency']}) = "
+        f"**{p['minutes_500x4_complete_on_16_cores']} minutes** if every student "
+        "hands in complete work.",
     ]
     if serial["failed"] or parallel["failed"]:
         lines += ["", "Failed submissions:", *serial["failed"], *parallel["failed"]]
