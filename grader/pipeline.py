@@ -105,6 +105,23 @@ class Outcome:
         return sum(self.max_scores.values())
 
 
+def plain(text: object) -> str:
+    """``text`` with every control or invisible formatting character written as an
+    escape (``\\x1b``, ``\\u202e``); line breaks and tabs stay.
+
+    Reasons and messages can quote a submission's own text: without this, a notebook
+    could move the instructor's terminal cursor, erase or forge lines of the grading
+    summary, or reverse the text of a report with bidirectional overrides.
+    """
+    text = str(text)
+    if text.isprintable():
+        return text
+    return "".join(
+        c if c.isprintable() or c in "\n\t" else c.encode("unicode_escape").decode()
+        for c in text
+    )
+
+
 HIDDEN_BLOCK = re.compile(
     r"### BEGIN HIDDEN TESTS.*?### END HIDDEN TESTS", flags=re.DOTALL
 )

@@ -72,8 +72,8 @@ class Progress:
             prefix = "\r\033[K" if self._tty() else ""
             what = "FAILED" if outcome.status != "graded" else "problem"
             line = f"{what} {outcome.student}/{outcome.assignment}: {outcome.reason}"
-            # a student's text may hold what the terminal cannot encode
-            line = line.encode("utf-8", errors="replace").decode("utf-8")
+            # a student's text may hold what the terminal cannot encode or would obey
+            line = pipeline.plain(line).encode("utf-8", errors="replace").decode()
             self.stream.write(f"{prefix}{line}\n")
         self.show(force=problem)
 

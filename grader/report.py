@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import html
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
 from nbgrader.api import Gradebook, MissingEntry
 
-from grader.pipeline import autograded_path, full_reasons
+from grader.pipeline import autograded_path, full_reasons, plain
 
 
 @dataclass
@@ -104,12 +105,12 @@ def write_csv(rows: list[Row], path: Path) -> None:
             score = "" if row.score is None else f"{row.score:g}"
             writer.writerow(
                 [
-                    row.student,
+                    plain(row.student),
                     row.assignment,
                     score,
                     f"{row.max_score:g}",
                     row.status,
-                    row.reason,
+                    plain(row.reason),
                 ]
             )
 
@@ -127,6 +128,13 @@ def _by_assignment(
         mean = sum(r.score for r in graded) / len(graded) if graded else 0
         result.append((assignment, group, graded, mean))
     return result
+
+
+def _table_cell(text: str) -> str:
+    """A Markdown table cell that shows ``text`` as text: no control characters (see
+    :func:`grader.pipeline.plain`), no HTML, no line break or column split."""
+    text = html.escape(plain(text), quote=False)
+    return text.replace("|", "\\|").replace("\n", " ").replace("\t", " ")
 
 
 def markdown(rows: list[Row], header: list[str]) -> str:
@@ -152,11 +160,7 @@ def markdown(rows: list[Row], header: list[str]) -> str:
                 for grade_id, message in sorted(row.failed_tests.items())
             )
             cells = [row.student, score, row.status, reason, failed]
-            lines.append(
-                "| "
-                + " | ".join(c.replace("|", "\\|").replace("\n", " ") for c in cells)
-                + " |"
-            )
+            lines.append("| " + " | ".join(_table_cell(c) for c in cells) + " |")
         lines.append("")
     return "\n".join(lines)
 
@@ -176,7 +180,10 @@ def summary(rows: list[Row]) -> str:
     problems = [r for r in rows if r.status == "failed" or r.reason]
     for row in problems:
         lines.append(
-            f"  {row.student}/{row.assignment}: {_classify(row.reason)}: {row.reason}"
+            plain(
+                f"  {row.student}/{row.assignment}: {_classify(row.reason)}: "
+                f"{row.reason}"
+            )
         )
     return "\n".join(lines)
 

@@ -6,7 +6,7 @@ import csv
 import io
 from pathlib import Path
 
-from grader import pool, report
+from grader import pipeline, pool, report
 from grader.report import Row
 
 
@@ -83,3 +83,53 @@ def test_progress_shows_count_rate_time_left_and_a_line_per_failure() -> None:
     assert lines[0].endswith("1/4 submissions, 1.0/min, 3:00 left")
     assert lines[1] == "FAILED cy/ex1: unreadable notebook: not JSON"
     assert "2/4 submissions" in lines[2] and "left" in lines[2]
+
+
+# A notebook whose "nbformat" field is a terminal escape sequence: its "unreadable
+# notebook" reason quotes it. In a terminal it would move the cursor up, erase the
+# grader's last lines, print a forged one and hide what follows.
+FORGED = (
+    "\x1b[1A\x1b[2K\x1b[1A\x1b[2K\x1b[32mvictim/ex4: graded 10/10 OK\x1b[0m"
+    "\x1b]0;pwned-title\x07\x1b[8m"
+)
+
+
+def forged_rows() -> list[Row]:
+    return [
+        Row(
+            "mallory",
+            "ex1",
+            "failed",
+            0.0,
+            10.0,
+            reason=f"unreadable notebook: Unsupported nbformat version {FORGED}",
+            failed_tests={
+                "t\u202eset": f"AssertionError: {FORGED}<script>x()</script>"
+            },
+        )
+    ]
+
+
+def test_plain_escapes_control_and_invisible_characters_only() -> None:
+    assert pipeline.plain("a\x1b[2Kb\x07\u202ec\x9b") == "a\\x1b[2Kb\\x07\\u202ec\\x9b"
+    assert pipeline.plain("é ✓ 97.5 %\nnext\tcell") == "é ✓ 97.5 %\nnext\tcell"
+    assert pipeline.plain("lone \udcff") == "lone \\udcff"
+
+
+def test_no_escape_sequence_a_submission_wrote_reaches_the_instructor(
+    tmp_path: Path,
+) -> None:
+    """Terminal summary, progress line, grades.csv and the report show the escape
+    sequence as text: nothing a terminal or a Markdown viewer would obey."""
+    outputs = [report.summary(forged_rows()), report.markdown(forged_rows(), [])]
+    report.write_csv(forged_rows(), tmp_path / "grades.csv")
+    outputs.append((tmp_path / "grades.csv").read_text())
+    stream = io.StringIO()
+    pool.Progress(1, stream=stream).advance(
+        Outcome("mallory", "failed", forged_rows()[0].reason)
+    )
+    outputs.append(stream.getvalue())
+    for text in outputs:
+        assert "\x1b" not in text and "\x07" not in text and "\u202e" not in text
+        assert "\\x1b[1A" in text  # shown, not hidden
+    assert "<script>" not in outputs[1] and "&lt;script&gt;" in outputs[1]
