@@ -110,7 +110,7 @@ def write_csv(rows: list[Row], path: Path) -> None:
                     score,
                     f"{row.max_score:g}",
                     row.status,
-                    plain(row.reason),
+                    plain(" ".join(row.reason.splitlines())),
                 ]
             )
 
@@ -182,7 +182,7 @@ def summary(rows: list[Row]) -> str:
         lines.append(
             plain(
                 f"  {row.student}/{row.assignment}: {_classify(row.reason)}: "
-                f"{row.reason}"
+                f"{' '.join(row.reason.splitlines())}"
             )
         )
     return "\n".join(lines)

@@ -102,7 +102,7 @@ def forged_rows() -> list[Row]:
             "failed",
             0.0,
             10.0,
-            reason=f"unreadable notebook: Unsupported nbformat version {FORGED}",
+            reason=f"unreadable notebook: Unsupported nbformat {FORGED}\n  ada/ex1: ok",
             failed_tests={
                 "t\u202eset": f"AssertionError: {FORGED}<script>x()</script>"
             },
@@ -132,4 +132,5 @@ def test_no_escape_sequence_a_submission_wrote_reaches_the_instructor(
     for text in outputs:
         assert "\x1b" not in text and "\x07" not in text and "\u202e" not in text
         assert "\\x1b[1A" in text  # shown, not hidden
+        assert "\n  ada/ex1: ok" not in text  # no line of its own making
     assert "<script>" not in outputs[1] and "&lt;script&gt;" in outputs[1]
