@@ -20,6 +20,7 @@ reaches a kernel). The notebook that runs is rebuilt, not trusted:
 from __future__ import annotations
 
 import copy
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -129,6 +130,20 @@ def _read_student(text: str) -> NotebookNode:
     return nb
 
 
+def _as_text(text: str) -> str:
+    """A student's Markdown or raw cell as a fenced block of plain text.
+
+    The autograded notebook is rendered in the instructor's browser (formgrader) and
+    becomes the student's feedback page: a tag or a link in a student's cell could run
+    script there. Inside a fence, Markdown renders nothing: no HTML, no link. The
+    fence is longer than any run of backticks in the text, so the text cannot close
+    it.
+    """
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return f"{fence}text\n{text}\n{fence}"
+
+
 def _source(cell: object) -> str:
     source = cell.get("source", "") if isinstance(cell, dict) else ""
     if isinstance(source, list):
@@ -221,10 +236,8 @@ def rebuild(text: str | None, known: dict, release: NotebookNode) -> Rebuilt:
             continue
         if cell_type == "code":
             new = nbformat.v4.new_code_cell(_source(cell))
-        elif cell_type == "markdown":
-            new = nbformat.v4.new_markdown_cell(_source(cell))
-        else:
-            new = nbformat.v4.new_raw_cell(_source(cell))
+        else:  # the student's notes: shown, never rendered
+            new = nbformat.v4.new_markdown_cell(_as_text(_source(cell)))
         added.setdefault(anchor, []).append(new)
     if forged:
         notes.append(

@@ -183,7 +183,7 @@ def test_added_cells_stay_after_the_cell_they_followed(known) -> None:
         "first = 1",
         "# Double it",
         SETUP,
-        "my notes",
+        "```text\nmy notes\n```",
         "helper = 2",
         ANSWER,
         TESTS,
@@ -262,3 +262,59 @@ def test_only_the_named_notebook_of_a_submission_is_read(tmp_path: Path) -> None
         ("ada", "a", folder / "a.ipynb"),
         ("bob", "a", None),
     ]
+
+
+# What a student can put in a Markdown cell to run script in whoever opens the page.
+SCRIPTED = (
+    'notes <script>alert(1)</script> <img src=x onerror="alert(2)"> '
+    '<iframe src="javascript:alert(3)"></iframe> <a href="javascript:alert(4)">a</a> '
+    "[link](javascript:alert(5)) and $x^2$, `a < b`"
+)
+
+
+def rendered(nb: nbformat.NotebookNode, config=None) -> str:
+    from nbconvert.exporters import HTMLExporter
+
+    exporter = HTMLExporter(config=config, template_name="classic")
+    return exporter.from_notebook_node(nb)[0]
+
+
+def test_student_markdown_and_raw_cells_are_shown_as_text(known) -> None:
+    nb = student(double=ANSWER)
+    nb.cells.insert(3, nbformat.v4.new_markdown_cell(SCRIPTED))
+    nb.cells.insert(4, nbformat.v4.new_raw_cell("<script>alert(6)</script>"))
+    nb.cells.insert(5, nbformat.v4.new_markdown_cell("````\n<script>alert(7)</script>"))
+    rebuilt = rebuild(nbformat.writes(nb), known, released())
+    assert rebuilt.notebook.cells[3].source == f"```text\n{SCRIPTED}\n```"
+    assert [rebuilt.notebook.cells[i].cell_type for i in (3, 4, 5)] == ["markdown"] * 3
+    assert rebuilt.notebook.cells[5].source.startswith("`````text\n````\n")
+    body = rendered(rebuilt.notebook).split("notes", 1)[1]
+    for attack in ("<script>alert", "<img src=x", '<iframe src="javascript', "<a href"):
+        assert attack not in body, attack
+    assert "alert(5)" in body and "alert(7)" in body  # shown, as text
+
+
+def test_the_course_config_renders_feedback_and_formgrader_pages_sanitised() -> None:
+    """Feedback pages (nbgrader generate_feedback) and the formgrader render with the
+    course's nbgrader_config.py: Markdown that reached them unrebuilt is shown as text,
+    and a link's javascript: target is dropped; images stay."""
+    from traitlets.config.loader import PyFileConfigLoader
+
+    course = Path(__file__).resolve().parents[1] / "notebooks" / "exercises"
+    config = PyFileConfigLoader("nbgrader_config.py", path=str(course)).load_config()
+    assert config.HTMLExporter.sanitize_html is True
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell(SCRIPTED)]
+    plot = nbformat.v4.new_code_cell("plot()")
+    png = (
+        "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6"
+        "kgAAAABJRU5ErkJggg=="
+    )
+    plot.outputs = [nbformat.v4.new_output("display_data", data={"image/png": png})]
+    nb.cells.append(plot)
+    unsafe = rendered(nb).split("notes", 1)[1]
+    assert "<script>alert(1)" in unsafe  # what the setting is there for
+    body = rendered(nb, config).split("notes", 1)[1]
+    for attack in ("<script>alert", "<img src=x", '<iframe src="javascript', "<a href"):
+        assert attack not in body, attack
+    assert f"data:image/png;base64,{png[:20]}" in body

@@ -20,6 +20,10 @@ c.CourseDirectory.course_id = "ann-with-mnist"
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
 c.ClearHiddenTests.enforce_metadata = True
 
+# Feedback pages and the formgrader render what students wrote: as text, never as
+# script (student Markdown is also made inert when a submission is rebuilt).
+c.HTMLExporter.sanitize_html = True
+
 # Grading is `make grade` (python -m grader grade): each submission rebuilt from the
 # gradebook and run in a sandbox, with its limits as options (--cell-timeout,
 # --total-timeout, --memory). `nbgrader autograde` would run student code unconfined;
