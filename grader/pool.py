@@ -269,10 +269,18 @@ def _grade_on_dask(jobs, settings, workers, scheduler, keep) -> None:
 
 
 def _result(future, job: pipeline.Job, settings: pipeline.Settings):
-    """A Dask future's outcome; a worker lost: grade it here, with a note."""
+    """A Dask future's outcome; a worker lost: this submission's failure.
+
+    It is not graded again in the grader's own process: what killed a worker (a flood
+    of messages from a kernel, say) would then hit the process that writes every
+    grade. The next ``grade`` run tries a failed submission again.
+    """
     try:
         return future.result()
     except Exception as error:
-        outcome = pipeline.grade(job, settings)
-        outcome.notes.append(f"regraded after a worker error: {_name(error)}")
-        return outcome
+        return _failed(
+            job,
+            settings,
+            f"grading error: the worker grading it was lost ({_name(error)}); "
+            "grade again to retry",
+        )

@@ -324,24 +324,33 @@ def test_a_memory_kill_takes_the_kernels_other_processes_with_it() -> None:
         assert (cgroup.pids(), left) == (set(), {}), manager.is_alive()
 
 
-def test_a_lost_dask_worker_s_submission_is_graded_here_with_a_note(
-    course: Path,
+def test_a_lost_dask_worker_s_submission_fails_itself_and_is_not_run_here(
+    course: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Whatever killed a worker must not reach the grader's own process: the
+    submission fails with the reason, and the next run retries it."""
     from grader import pool
 
     class LostFuture:
         def result(self):
             raise OSError("worker tcp://10.0.0.7:4242 lost")
 
+    def run_here(*args, **kwargs):
+        raise AssertionError("the lost submission's notebook ran in the grader")
+
+    from grader import execute
+
+    monkeypatch.setattr(execute, "run_notebook", run_here)
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook:
         (submission, *_) = find_submissions(course, gradebook)
         job = pipeline.prepare(course, submission, gradebook)
     outcome = pool._result(LostFuture(), job, pipeline.Settings(sandboxed=False))
     assert (outcome.student, outcome.status, outcome.score) == (
         job.student,
-        "graded",
-        10,
+        "failed",
+        0,
     )
-    assert outcome.notes == [
-        "regraded after a worker error: OSError: worker tcp://10.0.0.7:4242 lost"
-    ]
+    assert outcome.reason == (
+        "grading error: the worker grading it was lost (OSError: worker "
+        "tcp://10.0.0.7:4242 lost); grade again to retry"
+    )
