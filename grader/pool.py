@@ -84,9 +84,40 @@ class Progress:
             self.stream.flush()
 
 
-def _worker_check(sandboxed: bool) -> list[str]:
-    """Run on each worker: what keeps its sandbox from starting."""
-    return sandbox.check() if sandboxed else []
+# What every exercise's setup cells import: if a kernel started as a submission's
+# kernels are cannot run this, every student would score 0 for the grader's fault
+# (a package missing from the environment, or not visible inside the sandbox).
+PREFLIGHT = "import numpy, keras, course_utils.data, course_utils.models"
+
+
+def preflight(settings: pipeline.Settings, code: str | None = None) -> str | None:
+    """Start a kernel as a submission's are and run ``code`` (:data:`PREFLIGHT`) in
+    it; None if that works, else what went wrong."""
+    code = code or PREFLIGHT
+    try:
+        with sandbox.Sandbox(limits=settings.limits, enabled=settings.sandboxed) as box:
+            _, client = box.start_kernel("preflight")
+            reply = client.execute_interactive(
+                code, timeout=120, store_history=False, output_hook=lambda _: None
+            )
+    except Exception as error:
+        return f"a grading kernel could not start and import the course: {_name(error)}"
+    content = reply["content"]
+    if content["status"] != "ok":
+        return (
+            f"a grading kernel cannot run `{code}`: {content.get('ename')}: "
+            f"{content.get('evalue')} (is the grader run with the environment "
+            "the course is installed in?)"
+        )
+    return None
+
+
+def _worker_check(settings: pipeline.Settings, code: str) -> list[str]:
+    """Run on each worker: what keeps it from grading (the sandbox, the imports)."""
+    problems = sandbox.check() if settings.sandboxed else []
+    if not problems:
+        problems += [problem for problem in [preflight(settings, code)] if problem]
+    return problems
 
 
 def default_workers() -> int:
@@ -165,6 +196,9 @@ def grade_all(
         if workers == 1 and scheduler is None:
             if settings.sandboxed:
                 sandbox.require()
+            problem = preflight(settings)
+            if problem:
+                raise sandbox.SandboxUnavailable(f"grading stopped: {problem}")
             for job in jobs:
                 keep(job, lambda job=job: pipeline.grade(job, settings))
         else:
@@ -243,7 +277,7 @@ def _grade_on_dask(jobs, settings, workers, scheduler, keep) -> None:
             )
             client = Client(cluster)
         try:
-            problems = client.run(_worker_check, settings.sandboxed)
+            problems = client.run(_worker_check, settings, PREFLIGHT)
             missing = {
                 f"{worker}: {problem}"
                 for worker, found in problems.items()
@@ -251,7 +285,7 @@ def _grade_on_dask(jobs, settings, workers, scheduler, keep) -> None:
             }
             if missing:
                 raise sandbox.SandboxUnavailable(
-                    "grading stopped: the sandbox cannot start on every worker:\n- "
+                    "grading stopped: not every worker can grade:\n- "
                     + "\n- ".join(sorted(missing))
                 )
             futures = [

@@ -120,8 +120,33 @@ def grade(course: Path, *extra: str) -> int:
 
 @pytest.fixture
 def course(tmp_path: Path, monkeypatch) -> Path:
+    from grader import pool
+
     monkeypatch.setattr(pipeline, "grade", fake_grade)
+    monkeypatch.setattr(pool, "preflight", lambda settings: None)  # tested below
     return make_course(tmp_path)
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_grading_stops_before_anyone_when_a_kernel_cannot_import_the_course(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys, workers: str
+) -> None:
+    """A grading kernel that cannot import the course's packages would give every
+    student 0 for the grader's fault: the run stops first, saying what failed."""
+    from grader import pool
+
+    monkeypatch.setattr(pipeline, "grade", fake_grade)
+    course = make_course(tmp_path)
+    assert pool.preflight(pipeline.Settings()) is None  # the real sandbox imports all
+    monkeypatch.setattr(pool, "PREFLIGHT", "import course_utils.not_a_module")
+    args = ["grade", "--course", str(course), "--workers", workers]
+    assert cli.main(args) != 0
+    said = capsys.readouterr()
+    assert "grading kernel cannot run `import course_utils.not_a_module`" in (
+        said.out + said.err
+    )
+    assert "ModuleNotFoundError" in said.out + said.err
+    assert not (course / "autograded").exists()
 
 
 def test_a_lone_surrogate_in_outputs_is_recorded_as_a_question_mark(
