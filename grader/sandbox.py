@@ -15,7 +15,19 @@ cgroup, and sees:
 - read-write: only its working folder and one exchange folder that the grader shares
   between the two kernels of the same submission (the bridge's socket) and the kernel's
   connection folder (its ZeroMQ sockets are unix socket files there, so the grader talks
-  to a kernel that has no network).
+  to a kernel that has no network);
+- on ``PYTHONPATH``, first: the parents of the package folders bound read-only, so the
+  kernel imports exactly those copies (not another checkout an editable install
+  points to).
+
+Disk: those read-write host folders all live in one folder per submission
+(:attr:`Sandbox.root`). Grading as root, it is a tmpfs of ``Limits.disk`` bytes and
+``Limits.files`` files, mounted for the submission and unmounted after it: whatever
+its kernels write, they never fill the host's disk, and a kernel that fills it gets
+``ENOSPC`` (the run's failure then names the disk cap). Grading as another user, that
+folder is under ``/dev/shm`` (a tmpfs) where it exists. Either way tmpfs pages count
+against the memory cap of the kernel that wrote them. Its ``/tmp`` and ``/run`` are
+private tmpfs of ``Limits.disk`` bytes each.
 
 Nothing else of the host exists inside: not ``source/`` (solutions, hidden tests),
 the gradebook, ``submitted/``, ``autograded/``, other students' work, the repository
@@ -23,9 +35,9 @@ or the home folders. A cgroup (v1) caps the kernel's memory, swap included, whic
 counts every page it touches (heap, shared mappings, tmpfs files), the number of
 its processes and its CPU time (a CFS quota of ``Limits.cpus`` cores, at least one:
 however many busy processes it forks, it cannot starve other submissions);
-``RLIMIT_FSIZE`` caps the size of a file it writes. The grader kills
-the whole cgroup when a notebook exceeds its wall-clock limit. Scores are computed and
-written by the grader process, outside any sandbox.
+``RLIMIT_FSIZE`` caps the size of a file it writes, the tmpfs above all of them. The
+grader kills the whole cgroup when a notebook exceeds its wall-clock limit. Scores are
+computed and written by the grader process, outside any sandbox.
 
 What it needs: Linux, ``bwrap`` (Debian/Ubuntu ``apt-get install bubblewrap``), user
 namespaces allowed (or root), and writable cgroup v1 memory, pids and cpu hierarchies
@@ -39,6 +51,7 @@ such as the reference solutions).
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import platform
 import shutil
@@ -77,14 +90,19 @@ class Limits:
 
     ``memory`` counts RAM and swap of every process of the kernel (shared mappings and
     tmpfs files included); ``pids`` counts processes and threads; ``file_size`` caps one
-    file; ``threads`` sets the math libraries' thread pools (one kernel per core when
-    grading in parallel); ``cpus`` caps the cores all the kernel's processes together
-    may keep busy (cgroup v1 ``cpu`` quota; never less than one core).
+    file; ``disk`` and ``files`` cap the bytes and files all kernels of one submission
+    keep in their homes, connection and exchange folders (grading as root; and the
+    bytes of each kernel's ``/tmp``); ``threads`` sets the math libraries' thread pools
+    (one kernel per core when grading in parallel); ``cpus`` caps the cores all the
+    kernel's processes together may keep busy (cgroup v1 ``cpu`` quota; never less
+    than one core).
     """
 
     memory: int = 3 * GiB
     pids: int = 512
     file_size: int = 64 * MiB
+    disk: int = 256 * MiB
+    files: int = 10_000
     threads: int = 1
     cpus: float = 1.0
 
@@ -343,17 +361,55 @@ def _readonly_dirs(extra: Iterable[str | Path]) -> list[str]:
     return [p for p in kept if Path(p).exists()]
 
 
-def _importable_package_dirs(names: Iterable[str]) -> list[Path]:
+_MS_NOSUID, _MS_NODEV, _MNT_DETACH = 2, 4, 2
+
+
+def _libc() -> ctypes.CDLL:
+    return ctypes.CDLL(None, use_errno=True)
+
+
+def _mount_tmpfs(path: Path, size: int, files: int) -> None:
+    """Mount a tmpfs of ``size`` bytes and ``files`` inodes on ``path`` (as root)."""
+    options = f"size={size},nr_inodes={files},mode=0700".encode()
+    if _libc().mount(
+        b"grade", str(path).encode(), b"tmpfs", _MS_NOSUID | _MS_NODEV, options
+    ):
+        error = ctypes.get_errno()
+        raise SandboxUnavailable(
+            f"cannot mount the submission's disk-capped tmpfs on {path}: "
+            f"{os.strerror(error)}"
+        )
+
+
+def _unmount(path: Path) -> None:
+    _libc().umount2(str(path).encode(), _MNT_DETACH)
+
+
+def _new_root() -> Path:
+    """The folder of one submission's kernels: under /dev/shm (a tmpfs, whose pages
+    count against the writing kernel's memory cap) when not grading as root; as root a
+    disk-capped tmpfs is mounted on it (:class:`Sandbox`)."""
+    shm = Path("/dev/shm")
+    where = None
+    if os.geteuid() != 0 and shm.is_dir() and os.access(shm, os.W_OK | os.X_OK):
+        where = str(shm)
+    return Path(tempfile.mkdtemp(prefix="grade-", dir=where))
+
+
+def _package_locations(names: Iterable[str]) -> list[tuple[Path, Path]]:
+    """(folder to bind, its ``sys.path`` entry) of each package the grader finds."""
     import importlib.util
 
-    dirs = []
+    found = []
     for name in names:
         spec = importlib.util.find_spec(name)
         if spec and spec.submodule_search_locations:
-            dirs += [Path(p) for p in spec.submodule_search_locations]
+            places = spec.submodule_search_locations
+            found += [(Path(p), Path(p).parent) for p in places]
         elif spec and spec.origin:
-            dirs.append(Path(spec.origin).parent)
-    return dirs
+            folder = Path(spec.origin).parent
+            found.append((folder, folder))
+    return found
 
 
 def bwrap_command(
@@ -362,6 +418,7 @@ def bwrap_command(
     writable: Iterable[Path],
     readonly: Iterable[str],
     limits: Limits,
+    pythonpath: Iterable[str | Path] = (),
 ) -> list[str]:
     """The bwrap arguments that start a program in a fresh sandbox."""
     bwrap = shutil.which("bwrap")
@@ -379,7 +436,9 @@ def bwrap_command(
             args += ["--tmpfs", hidden]
         elif Path(hidden).exists():
             args += ["--ro-bind", "/dev/null", hidden]
-    args += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--tmpfs", "/run"]
+    args += ["--proc", "/proc", "--dev", "/dev"]
+    for private in ("/tmp", "/run"):
+        args += ["--size", str(limits.disk), "--tmpfs", private]
     for folder in readonly:
         args += ["--ro-bind", folder, folder]
     args += ["--bind", str(home), HOME]
@@ -404,6 +463,10 @@ def bwrap_command(
         "TF_NUM_INTEROP_THREADS": threads,
         "LANG": "C.UTF-8",
     }
+    # the bound copies of the course's packages come first on sys.path
+    path = list(dict.fromkeys(str(folder) for folder in pythonpath))
+    if path:
+        env["PYTHONPATH"] = ":".join(path)
     for name, value in env.items():
         args += ["--setenv", name, value]
     return [*args, "--chdir", HOME]
@@ -445,20 +508,26 @@ class Sandbox:
 
     ``start_kernel(role)`` is what :func:`grader.execute.run_notebook` calls: each role
     gets its own sandbox, cgroup and home; :attr:`exchange_dir` is bound into all of
-    them. ``enabled=False`` runs plain local kernels (``--no-sandbox``: trusted
-    notebooks only), still with their own folders and an empty IPython profile.
+    them. Grading as root, a tmpfs of ``limits.disk`` bytes is mounted on :attr:`root`
+    (see the module's docstring). ``enabled=False`` runs plain local kernels
+    (``--no-sandbox``: trusted notebooks only), still with their own folders and an
+    empty IPython profile.
     """
 
     limits: Limits = field(default_factory=Limits)
     enabled: bool = True
     packages: tuple[str, ...] = ("course_utils", "grader")
-    root: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="grade-")))
+    root: Path = field(default_factory=_new_root)
     kernels: dict[str, tuple[KernelManager, object]] = field(default_factory=dict)
     cgroups: dict[str, Cgroup] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         # others may not enter: the folder names are not secrets, the contents are
         self.root.chmod(0o700)
+        self.mounted = False
+        if self.enabled and os.geteuid() == 0:
+            _mount_tmpfs(self.root, self.limits.disk, self.limits.files)
+            self.mounted = True
         self.exchange_dir = self.root / "exchange"
         self.exchange_dir.mkdir()
 
@@ -472,12 +541,13 @@ class Sandbox:
         if self.enabled:
             cgroup = Cgroup(f"grade-{uuid.uuid4().hex[:12]}-{role}", self.limits)
             self.cgroups[role] = cgroup
-            readonly = _readonly_dirs(_importable_package_dirs(self.packages))
+            packages = _package_locations(self.packages)
             command = bwrap_command(
                 home=home,
                 writable=[runtime, self.exchange_dir],
-                readonly=readonly,
+                readonly=_readonly_dirs(folder for folder, _ in packages),
                 limits=self.limits,
+                pythonpath=[entry for _, entry in packages],
             )
             procs = cgroup.procs_files
             prefix = [
@@ -568,8 +638,13 @@ class Sandbox:
                 client.stop_channels()
             self._stop(manager)
         for cgroup in self.cgroups.values():
-            cgroup.remove()
+            cgroup.kill()
+        if self.mounted:
+            _unmount(self.root)
+            self.mounted = False
         shutil.rmtree(self.root, ignore_errors=True)
+        for cgroup in self.cgroups.values():
+            cgroup.remove()
 
     def __enter__(self) -> Sandbox:
         return self

@@ -330,3 +330,79 @@ def test_a_kernel_started_from_a_short_lived_thread_keeps_running(box) -> None:
     out, error = run(client, "print(6 * 7)")
     assert (error, out.strip()) == (None, "42")
     assert manager.is_alive()
+
+
+@pytest.mark.slow
+def test_a_kernel_that_fills_its_disk_cap_fails_only_its_own_run(tmp_path) -> None:
+    """Home, connection and exchange folders share one tmpfs of ``Limits.disk``: a
+    kernel that writes more gets ENOSPC (not the host's disk) and the run fails with
+    the disk cap named."""
+    import nbformat
+
+    from grader.execute import run_notebook
+
+    fill = (
+        "import os\n"
+        "written = 0\n"
+        "folders = ['.', 'deep', os.environ['EXCHANGE']]\n"
+        "os.makedirs('deep', exist_ok=True)\n"
+        "try:\n"
+        "    for n in range(64):\n"
+        "        with open(f'{folders[n % 3]}/f{n}', 'wb') as f:\n"
+        "            f.write(b'x' * 1024**2)\n"
+        "        written += 1\n"
+        "except OSError as e:\n"
+        "    print('refused', e.errno)\n"
+        "print('written', written)"
+    )
+    limits = sandbox.Limits(memory=256 * MiB, pids=64, disk=16 * MiB, files=500)
+    with sandbox.Sandbox(limits=limits) as box:
+        nb = nbformat.v4.new_notebook()
+        cells = [
+            ("setup", "base = 2"),
+            (
+                "student",
+                f"import os\nos.environ['EXCHANGE'] = {str(box.exchange_dir)!r}",
+            ),
+            ("student", fill),
+            ("test", "assert base == 2"),
+        ]
+        nb.cells = [nbformat.v4.new_code_cell(source) for _, source in cells]
+        result = run_notebook(
+            nb,
+            roles={index: role for index, (role, _) in enumerate(cells)},
+            start_kernel=box.start_kernel,
+            exchange_dir=box.exchange_dir,
+            cell_timeout=60,
+            total_timeout=300,
+            output_limit=20_000,
+        )
+    out = "".join(o.get("text", "") for o in result.notebook.cells[2].outputs)
+    assert "refused 28" in out, out  # ENOSPC
+    assert int(out.split("written ")[1].split()[0]) < 16, out
+    assert result.failure == "disk cap of 16 MiB reached in cell 2", result.failure
+    assert result.tests[3].passed, "the test kernel still works"
+
+
+@pytest.mark.slow
+def test_kernels_import_the_bound_copy_of_the_course_packages(
+    monkeypatch, tmp_path: Path
+) -> None:
+    """Grading from another checkout: the kernel imports the ``course_utils`` the
+    grader found and bound, not the one an editable install points to."""
+    copy = tmp_path / "checkout" / "course_utils"
+    copy.mkdir(parents=True)
+    (copy / "__init__.py").write_text("WHERE = 'the other checkout'\n")
+    monkeypatch.delitem(sys.modules, "course_utils", raising=False)
+    monkeypatch.syspath_prepend(str(copy.parent))
+    limits = sandbox.Limits(memory=256 * MiB, pids=64)
+    with sandbox.Sandbox(limits=limits, packages=("course_utils", "grader")) as box:
+        _, client = box.start_kernel("student")
+        out, error = run(
+            client,
+            "import course_utils, grader\n"
+            "print(course_utils.WHERE)\n"
+            "print(grader.__file__)",
+        )
+    assert error is None, out
+    assert out.splitlines() == ["the other checkout", str(ROOT / "grader/__init__.py")]
