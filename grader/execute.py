@@ -23,6 +23,14 @@ not come back is given up), ``total_timeout`` for the whole notebook, and
 ``output_limit`` bytes of output kept per cell (four times that per notebook; the rest
 is dropped with a note, as it arrives). A student kernel that dies, hangs or sends
 garbage only fails the tests that need it, each with a reason.
+
+Output messages cost the grader nothing a kernel can inflate: a thread per kernel reads
+its IOPub socket as messages arrive (so nothing queues in the grader), counts their
+bytes, drops any that do not answer a request the grader is waiting on without
+verifying or parsing it, and kills the kernel once it has sent more than
+``iopub_limit`` bytes in the notebook (``IOPUB_LIMIT``, the run fails with "output
+flood"); a frame over :data:`MAX_MESSAGE` disconnects it. When the files the kernels
+wrote fill their disk cap (see :mod:`grader.sandbox`) the run fails with "disk cap".
 """
 
 from __future__ import annotations
@@ -30,7 +38,10 @@ from __future__ import annotations
 import ast
 import builtins
 import contextlib
+import json
+import os
 import symtable
+import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -52,8 +63,18 @@ StartKernel = Callable[[str], tuple[KernelManager, KernelClient]]
 
 GRACE = 5.0
 """Seconds a kernel gets to answer after an interrupt or at the end of a cell."""
-MAX_MESSAGE = 64 * 1024**2
-"""Largest output message read from a kernel; a larger one is never read."""
+MiB = 1024**2
+MAX_MESSAGE = 16 * MiB
+"""Largest output message read from a kernel: a frame over it disconnects the kernel
+(unread), a message over it is dropped unread."""
+IOPUB_LIMIT = 64 * MiB
+"""Bytes of output messages one kernel may send in a whole notebook, parsed or not
+(training progress, summaries and plots of a course notebook are a few MiB); the
+kernel is killed past it."""
+IOPUB_QUEUE = 64
+"""Output messages queued for the grader (ZeroMQ high-water marks)."""
+_MAX_PARENT = 64 * 1024
+"""A message whose parent header is larger is not one of the grader's requests."""
 _IGNORED = set(dir(builtins)) | {"get_ipython", "display", "In", "Out", "exit", "quit"}
 _B = "__import__('sys').modules['_grader_bridge']"
 
@@ -226,29 +247,136 @@ class _Execution:
 class _Kernel:
     """One started kernel and the execute loop the grader needs."""
 
-    def __init__(self, role: str, manager: KernelManager, client: KernelClient):
+    def __init__(
+        self,
+        role: str,
+        manager: KernelManager,
+        client: KernelClient,
+        iopub_limit: int = IOPUB_LIMIT,
+    ):
         self.role = role
         self.manager = manager
         self.client = client
         self.gone: str | None = None
         self.idle: set[str] = set()
-        self._fresh_iopub()
+        self.iopub_limit = iopub_limit
+        self.received = 0
+        """Bytes the kernel sent on IOPub so far (read by the pump thread)."""
+        self.flood: str | None = None
+        self.wanted: set[str] = set()
+        """Requests whose outputs are read; the pump drops every other message."""
+        self._stop = threading.Event()
+        self._pump_thread: threading.Thread | None = None
+        self._start_pump()
 
-    def _fresh_iopub(self) -> None:
-        """Read outputs through a socket that refuses messages over MAX_MESSAGE."""
+    def _start_pump(self) -> None:
+        """Read IOPub in a thread; the channel's socket gets only wanted messages."""
+        context = self.client.context
+        raw = context.socket(zmq.SUB)
+        raw.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE)
+        raw.setsockopt(zmq.RCVHWM, IOPUB_QUEUE)
+        raw.setsockopt(zmq.LINGER, 0)
+        raw.setsockopt(zmq.SUBSCRIBE, b"")
+        address = f"inproc://iopub-{uuid.uuid4().hex}"
+        forward = context.socket(zmq.PAIR)
+        forward.setsockopt(zmq.SNDHWM, IOPUB_QUEUE)
+        forward.setsockopt(zmq.LINGER, 0)
+        forward.bind(address)
+        kept = context.socket(zmq.PAIR)
+        kept.setsockopt(zmq.RCVHWM, IOPUB_QUEUE)
+        kept.setsockopt(zmq.LINGER, 0)
+        kept.connect(address)
+        raw.connect(self.client._make_url("iopub"))
         channel = self.client.iopub_channel
+        old, channel.socket = channel.socket, kept
         with contextlib.suppress(Exception):
-            socket = self.client.context.socket(zmq.SUB)
-            socket.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE)
-            socket.setsockopt(zmq.SUBSCRIBE, b"")
-            socket.connect(self.client._make_url("iopub"))
-            old, channel.socket = channel.socket, socket
             old.close(linger=0)
+        self._pump_thread = threading.Thread(
+            target=self._pump,
+            args=(raw, forward),
+            name=f"iopub-{self.role}",
+            daemon=True,
+        )
+        self._pump_thread.start()
+
+    def _pump(self, raw: zmq.Socket, forward: zmq.Socket) -> None:
+        """Read every message the kernel publishes; forward those of wanted requests.
+
+        Frames are counted as they arrive (a message of endless frames included) and
+        never parsed, except a wanted message's small parent header.
+        """
+        try:
+            while not self._stop.is_set():
+                if not raw.poll(100):
+                    continue
+                frames: list[zmq.Frame] = []
+                size, whole = 0, True
+                while True:
+                    frame = raw.recv(copy=False)
+                    size += len(frame)
+                    if self.received + size > self.iopub_limit:
+                        self._flooded()
+                        return
+                    whole = whole and size <= MAX_MESSAGE
+                    if whole:
+                        frames.append(frame)
+                    else:
+                        frames.clear()
+                    if not raw.getsockopt(zmq.RCVMORE):
+                        break
+                self.received += size
+                if whole and self._is_wanted(frames):
+                    with contextlib.suppress(zmq.Again):
+                        forward.send_multipart(frames, flags=zmq.NOBLOCK, copy=False)
+        except zmq.ZMQError:
+            pass
+        finally:
+            raw.close(linger=0)
+            forward.close(linger=0)
+
+    def _is_wanted(self, frames: list[zmq.Frame]) -> bool:
+        """Whether a message's parent is a request the grader waits on."""
+        marks = [
+            i
+            for i, frame in enumerate(frames)
+            if len(frame) == 9 and frame.bytes == b"<IDS|MSG>"
+        ]
+        if not marks:
+            return False
+        index = marks[0]
+        if len(frames) < index + 6 or len(frames[index + 3]) > _MAX_PARENT:
+            return False
+        try:
+            parent = json.loads(frames[index + 3].bytes)
+        except ValueError:
+            return False
+        return isinstance(parent, dict) and parent.get("msg_id") in self.wanted
+
+    def _flooded(self) -> None:
+        """Kill a kernel that sent more output than a notebook may (from the pump)."""
+        self.flood = (
+            f"was stopped for an output flood (more than "
+            f"{self.iopub_limit / MiB:g} MiB of output messages)"
+        )
+        with contextlib.suppress(Exception):
+            self.manager.provisioner.process.kill()  # type: ignore[union-attr]
 
     def send(self, code: str, *, silent: bool = True, **options: Any) -> str:
-        return self.client.execute(
-            code, silent=silent, store_history=not silent, allow_stdin=False, **options
-        )
+        # its outputs are wanted before the kernel can send any
+        header = self.client.session.msg_header("execute_request")
+        self.wanted.add(header["msg_id"])
+        content = {
+            "code": code,
+            "silent": silent,
+            "store_history": not silent,
+            "user_expressions": {},
+            "allow_stdin": False,
+            "stop_on_error": True,
+            **options,
+        }
+        message = self.client.session.msg("execute_request", content, header=header)
+        self.client.shell_channel.send(message)
+        return header["msg_id"]
 
     def run(
         self,
@@ -278,7 +406,20 @@ class _Kernel:
 
         ``beside`` is another kernel's request whose outputs are collected meanwhile.
         A kernel that does not answer an interrupt within GRACE seconds is given up.
+        Afterwards the request's outputs are no longer wanted.
         """
+        try:
+            return self._wait(msg_id, timeout, outputs, beside)
+        finally:
+            self.wanted.discard(msg_id)
+
+    def _wait(
+        self,
+        msg_id: str,
+        timeout: float,
+        outputs: _Outputs | None,
+        beside: tuple[_Kernel, str, _Outputs | None] | None,
+    ) -> _Execution:
         reply = self._reply(msg_id, time.monotonic() + timeout, outputs, beside)
         if reply is None and not self.gone:
             self.interrupt()
@@ -289,8 +430,7 @@ class _Kernel:
             return _Execution("timeout")
         if reply is None:
             return _Execution("dead")
-        if not self._drain(msg_id, outputs):
-            self._fresh_iopub()
+        self._drain(msg_id, outputs)
         status = reply.get("status")
         expressions = reply.get("user_expressions") or {}
         if status == "ok":
@@ -329,13 +469,16 @@ class _Kernel:
             other = beside[0].client.iopub_channel.socket
             poller.register(other, zmq.POLLIN)
         while True:
+            if self.flood:
+                self.gone = self.flood
+                return None
             left = deadline - time.monotonic()
             if left <= 0:
                 return None
             ready = dict(poller.poll(min(left, 1.0) * 1000))
             if not ready:
                 if not self.manager.is_alive():
-                    self.gone = f"died ({_exit_reason(self.manager)})"
+                    self.gone = self.flood or f"died ({_exit_reason(self.manager)})"
                     return None
                 continue
             if iopub in ready:
@@ -371,6 +514,8 @@ class _Kernel:
         deadline = time.monotonic() + GRACE
         socket = self.client.iopub_channel.socket
         while msg_id not in self.idle and time.monotonic() < deadline:
+            if self.flood:
+                break
             if socket.poll(50):
                 self._take_iopub(msg_id, outputs)
         if msg_id in self.idle:
@@ -379,6 +524,9 @@ class _Kernel:
         return False
 
     def shutdown(self) -> None:
+        self._stop.set()
+        if self._pump_thread is not None:
+            self._pump_thread.join(timeout=2)
         with contextlib.suppress(Exception):
             self.client.stop_channels()
         with contextlib.suppress(Exception):
@@ -513,6 +661,7 @@ class _Run:
         self.budget = _Budget(4 * output_limit)
         self.failure: str | None = None
         self.student_gone = ""
+        self.disk_full = False
         self.verdicts = {
             i: TestResult(False, "not run") for i, r in roles.items() if r == "test"
         }
@@ -579,11 +728,23 @@ class _Run:
                 outputs.items += [item for item in theirs.items if item.get("note")]
             if in_tests:
                 self.run_tests(index, cell, role, outputs)
+            self.check_disk(index, cell, outputs)
             cell.outputs = outputs.notebook_outputs()
         reason = self.failure or "the run stopped early"
         for verdict in self.verdicts.values():
             if verdict.message == "not run":
                 verdict.message = f"not run: {reason}"
+
+    def check_disk(self, index: int, cell: NotebookNode, outputs: _Outputs) -> None:
+        """Fail the run once the kernels' files fill their disk cap (the tmpfs that
+        holds the exchange folder, see :mod:`grader.sandbox`)."""
+        if self.disk_full:
+            return
+        full = _disk_full(Path(self.socket_path).parent)
+        if full:
+            self.disk_full = True
+            self.fail(f"disk cap {full} in cell {index}{_part(cell)}")
+            outputs.note(f"disk cap {full}: files written now fail with ENOSPC")
 
     def run_student(self, index: int, cell: NotebookNode, outputs: _Outputs) -> None:
         """Run a setup or student cell in K_student."""
@@ -667,6 +828,21 @@ class _Run:
             self.fail(f"kernel {self.student.gone} in {where}")
 
 
+def _disk_full(folder: Path) -> str | None:
+    """How the filesystem of ``folder`` is full (no room for 1 MiB, or no free
+    inode), or None."""
+    try:
+        stat = os.statvfs(folder)
+    except OSError:
+        return None
+    size = stat.f_blocks * stat.f_frsize
+    if stat.f_bavail * stat.f_frsize < min(MiB, size // 100 + 1):
+        return f"of {size / MiB:g} MiB reached"
+    if stat.f_files and stat.f_favail == 0:
+        return f"of {stat.f_files} files reached"
+    return None
+
+
 def _expression(result: Any) -> str:
     """The text of a user expression the grader asked K_tests for."""
     if not isinstance(result, dict) or result.get("status") != "ok":
@@ -687,6 +863,7 @@ def run_notebook(
     cell_timeout: float,
     total_timeout: float,
     output_limit: int,
+    iopub_limit: int = IOPUB_LIMIT,
 ) -> RunResult:
     """Run ``nb``'s code cells in K_student and K_tests and judge each test cell.
 
@@ -710,6 +887,9 @@ def run_notebook(
         Seconds the whole notebook may run, kernel starts included.
     output_limit
         Characters of output kept per cell; the notebook keeps at most four times this.
+    iopub_limit
+        Bytes of output messages each kernel may send in the whole notebook (kept or
+        not); a kernel that sends more is killed ("output flood").
 
     Returns
     -------
@@ -738,7 +918,7 @@ def run_notebook(
         errors = []
         for future, role in zip(futures, ("student", "tests"), strict=True):
             try:
-                kernels.append(_Kernel(role, *future.result()))
+                kernels.append(_Kernel(role, *future.result(), iopub_limit))
             except Exception as error:
                 errors.append(error)
     try:

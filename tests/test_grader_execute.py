@@ -685,3 +685,79 @@ def test_reference_solution_of_exercise_1_passes_every_test_split_in_two(tmp_pat
     assert result.tests and result.failure is None
     failed = {i: t.message for i, t in result.tests.items() if not t.passed}
     assert not failed
+
+
+FLOOD = """
+import hashlib, hmac, json, time
+session = get_ipython().kernel.session
+iopub = get_ipython().kernel.iopub_socket
+metadata = b"[" + b"0," * (MiB // 2 - 1) + b"0]"  # 1 MiB of JSON to parse
+header = json.dumps({"msg_id": "flood", "msg_type": "status", "username": "u",
+                     "session": session.session, "date": "2024-01-01T00:00:00Z",
+                     "version": "5.3"}).encode()
+parent = json.dumps(PARENT, default=str).encode()
+sent = 0
+for n in range(COUNT):
+    content = json.dumps({"execution_state": "busy", "n": n}).encode()
+    signature = hmac.new(session.key, digestmod=hashlib.sha256)
+    for part in (header, parent, metadata, content):
+        signature.update(part)
+    frames = [b"kernel.flood.status", b"<IDS|MSG>", signature.hexdigest().encode(),
+              header, parent, metadata, content]
+    iopub.send_multipart(frames, copy=False)
+    sent += 1
+time.sleep(SLEEP)
+print("sent", sent)
+"""
+
+
+def _flood(count: int, sleep: float, parent: str) -> str:
+    """A cell that publishes ``count`` validly signed 1 MiB messages on its own IOPub
+    socket, for another request's parent (``{}``) or its own (the current one)."""
+    parents = {"other": "{}", "own": "get_ipython().kernel.get_parent()['header']"}
+    return (
+        f"MiB = 1024**2\nCOUNT, SLEEP = {count}, {sleep}\nPARENT = {parents[parent]}\n"
+        + FLOOD
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("parent", ["other", "own"])
+def test_an_iopub_flood_kills_the_kernel_and_fails_only_its_submission(
+    tmp_path, parent
+):
+    """A kernel may publish validly signed messages of its own; past the notebook's
+    IOPub budget it is killed, and the grader never queues nor parses the flood."""
+    import resource
+    import time
+
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    started = time.monotonic()
+    nb = nbformat.v4.new_notebook()
+    cells = [
+        ("setup", "base = 2"),
+        ("student", "answer = 42"),
+        ("student", _flood(200, 20, parent)),
+        ("test", "assert answer == 42"),
+        ("test", "assert base == 2"),
+    ]
+    nb.cells = [nbformat.v4.new_code_cell(source) for _, source in cells]
+    result = run_notebook(
+        nb,
+        roles={index: role for index, (role, _) in enumerate(cells)},
+        start_kernel=_local_kernel,
+        exchange_dir=tmp_path,
+        cell_timeout=60,
+        total_timeout=600,
+        output_limit=20_000,
+        iopub_limit=16 * 1024**2,
+    )
+    grown = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
+    assert result.failure == (
+        "kernel was stopped for an output flood (more than 16 MiB of output "
+        "messages) in cell 2"
+    )
+    assert _passed(result) == {3: False, 4: True}
+    assert "output flood" in result.tests[3].message
+    assert time.monotonic() - started < 15, "killed at once, not after its 20 s"
+    assert grown < 100 * 1024, f"the grader grew by {grown} KiB for 200 MiB sent"
