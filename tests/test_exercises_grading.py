@@ -771,6 +771,83 @@ copies, and a model that is trained by the tests is trained from new weights, ev
 layer trainable.
 """
 
+# Ways to pass a part without doing what it asks (found by playing the student).
+NOISY_LABELS_BY_OPTIMISER = {
+    # a dropout that does nothing; Adam's epsilon 0.01 slows learning so much that 30
+    # epochs never memorise the wrong labels: early stopping, not regularisation
+    "build_regularised_model": TOKEN_DROPOUT + "\n"
+    "def build_regularised_model():\n"
+    "    model = _net(1e-6)\n"
+    "    model.compile(optimizer=keras.optimizers.Adam(epsilon=0.01),\n"
+    "                  loss='sparse_categorical_crossentropy', metrics=['accuracy'])\n"
+    "    return model",
+}
+NOISY_LABELS_BY_RESCALING = {
+    # a dropout that does nothing; inputs shrunk 50-fold by a parameter-free layer
+    "build_regularised_model": (
+        "def build_regularised_model():\n"
+        "    model = keras.Sequential([\n"
+        "        keras.Input((28, 28)), keras.layers.Rescaling(0.02),\n"
+        "        keras.layers.Flatten(), keras.layers.Dense(100, activation='relu'),\n"
+        "        keras.layers.Dropout(1e-6),\n"
+        "        keras.layers.Dense(10, activation='softmax'),\n"
+        "    ])\n"
+        "    model.compile(optimizer='adam', loss='sparse_categorical_crossentropy',\n"
+        "                  metrics=['accuracy'])\n"
+        "    return model"
+    ),
+}
+SOFTMAX_LOOKUP = {
+    # overflows on large logits, but answers the inputs a hidden test used once (its
+    # student code sees them, so they can be carried into the feedback) from a table
+    "softmax": (
+        "_SEEN = {\n"
+        "    ((1000.0, 1001.0, 1002.0), (-5.0, 0.0, 5.0)): [\n"
+        "        [0.09003057317038046, 0.24472847105479764, 0.6652409557748218],\n"
+        "        [4.5094041236354885e-05, 0.006692549116589288, 0.9932623568421745],\n"
+        "    ],\n"
+        "}\n"
+        "\n"
+        "def softmax(logits):\n"
+        "    key = tuple(map(tuple, np.asarray(logits, dtype=float).tolist()))\n"
+        "    if key in _SEEN:\n"
+        "        return np.array(_SEEN[key])\n"
+        "    exp = np.exp(logits)\n"
+        "    return exp / exp.sum(axis=1, keepdims=True)"
+    ),
+}
+EX4_HONEST = {
+    "confusion_matrix_visible": 2,
+    "confusion_matrix_hidden": 1,
+    "most_confused_pair_visible": 1,
+    "most_confused_pair_hidden": 2,
+}
+EX3_BUT_SOFTMAX_HIDDEN = {
+    "softmax_visible": 2,
+    "cross_entropy_visible": 2,
+    "cross_entropy_hidden": 1,
+    "iterations_visible": 1,
+    "iterations_hidden": 1,
+    "train_visible": 1,
+    "train_hidden": 1,
+}
+GAMED: dict[str, tuple[str, dict[str, str], dict[str, float]]] = {
+    "noisy_labels_by_optimiser": (
+        EX4,
+        reference(EX4, **NOISY_LABELS_BY_OPTIMISER),
+        EX4_HONEST,
+    ),
+    "noisy_labels_by_rescaling": (
+        EX4,
+        reference(EX4, **NOISY_LABELS_BY_RESCALING),
+        EX4_HONEST,
+    ),
+    "softmax_lookup": (EX3, reference(EX3, **SOFTMAX_LOOKUP), EX3_BUT_SOFTMAX_HIDDEN),
+}
+"""Answers that game a part -> the cells they earn honestly: the regularisation part
+trains the course's network with only the answer's dropout rates and L2 factors, and
+hidden tests draw their inputs afresh on every grading run."""
+
 REASONS = {
     "endless_cells": "timeout in cell",  # the first event; then the notebook's cap
     "shared_memory": "memory limit",
@@ -873,7 +950,7 @@ def graded(tmp_path_factory: pytest.TempPathFactory) -> dict:
         write_submission(course, name, EX1, cheat(copy.deepcopy(released)))
     for name, (attack, _) in ATTACKS.items():
         write_submission(course, name, EX1, attack(copy.deepcopy(released), course))
-    for name, (assignment, answers, _) in STUDENT_ATTACKS.items():
+    for name, (assignment, answers, _) in {**STUDENT_ATTACKS, **GAMED}.items():
         nb = nbformat.read(release / assignment / f"{assignment}.ipynb", 4)
         write_submission(course, name, assignment, answer(nb, answers))
     marker = course / "shadow-ran"
@@ -984,7 +1061,7 @@ def test_grading_completes_for_every_submission_and_names_the_unreadable_one(
         (s, a) for s in ("reference", "untouched", "partial") for a in ASSIGNMENTS
     }
     expected |= {(name, EX1) for name in (*CHEATS, *ATTACKS)}
-    expected |= {(name, a) for name, (a, _, _) in STUDENT_ATTACKS.items()}
+    expected |= {(name, a) for name, (a, _, _) in {**STUDENT_ATTACKS, **GAMED}.items()}
     assert expected <= set(graded["scores"])
     row = graded["rows"]["unreadable", EX1]
     assert (row["status"], row["score"]) == ("failed", "0")
@@ -1045,6 +1122,14 @@ def test_changing_the_tests_data_or_bringing_trained_weights_earns_nothing(
     scores = cell_scores(graded["course"], attack, assignment)
     assert {name: score for name, score in scores.items() if score} == honest
     assert graded["scores"][attack, assignment] == sum(honest.values())
+
+
+@pytest.mark.parametrize("gamed", GAMED)
+def test_gaming_a_part_earns_only_the_honest_points(graded: dict, gamed: str) -> None:
+    assignment, _, honest = GAMED[gamed]
+    scores = cell_scores(graded["course"], gamed, assignment)
+    assert {name: score for name, score in scores.items() if score} == honest
+    assert graded["scores"][gamed, assignment] == sum(honest.values())
 
 
 def test_attacks_left_no_trace_outside_their_sandbox(graded: dict) -> None:
