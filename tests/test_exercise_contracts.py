@@ -323,6 +323,73 @@ RUNS: dict[str, tuple[str, dict[str, str], set[str]]] = {
         },
         {"regularised_visible", "regularised_hidden"},
     ),
+    "ex4_regularised_by_the_optimiser": (
+        EX4,
+        {
+            # a dropout that drops nothing; Adam's epsilon 0.01 learns so slowly that
+            # the wrong labels are never memorised: the test trains with its own Adam
+            "build_regularised_model": (
+                "def build_regularised_model():\n"
+                "    model = keras.Sequential([\n"
+                "        keras.Input(shape=(28, 28)),\n"
+                "        keras.layers.Flatten(),\n"
+                "        keras.layers.Dense(100, activation='relu'),\n"
+                "        keras.layers.Dropout(1e-6),\n"
+                "        keras.layers.Dense(n_output, activation='softmax'),\n"
+                "    ])\n"
+                "    model.compile(optimizer=keras.optimizers.Adam(epsilon=0.01),\n"
+                "                  loss='sparse_categorical_crossentropy',\n"
+                "                  metrics=['accuracy'])\n"
+                "    return model"
+            ),
+        },
+        {"regularised_visible", "regularised_hidden"},
+    ),
+    "ex4_other_layers": (
+        EX4,
+        {
+            # a strong dropout, but a layer the course's network does not have
+            "build_regularised_model": (
+                "def build_regularised_model():\n"
+                "    model = keras.Sequential([\n"
+                "        keras.Input(shape=(28, 28)),\n"
+                "        keras.layers.Rescaling(0.02),\n"
+                "        keras.layers.Flatten(),\n"
+                "        keras.layers.Dense(100, activation='relu'),\n"
+                "        keras.layers.Dropout(0.5),\n"
+                "        keras.layers.Dense(n_output, activation='softmax'),\n"
+                "    ])\n"
+                "    model.compile(optimizer='adam',\n"
+                "                  loss='sparse_categorical_crossentropy',\n"
+                "                  metrics=['accuracy'])\n"
+                "    return model"
+            ),
+        },
+        {"regularised_visible", "regularised_hidden"},
+    ),
+    "ex4_l2": (
+        EX4,
+        {
+            # L2 penalties instead of dropout: they reach 76 % too
+            "build_regularised_model": (
+                "def build_regularised_model():\n"
+                "    penalty = keras.regularizers.L2(1e-2)\n"
+                "    model = keras.Sequential([\n"
+                "        keras.Input(shape=(28, 28)),\n"
+                "        keras.layers.Flatten(),\n"
+                "        keras.layers.Dense(100, activation='relu',\n"
+                "                           kernel_regularizer=penalty),\n"
+                "        keras.layers.Dense(n_output, activation='softmax',\n"
+                "                           kernel_regularizer=penalty),\n"
+                "    ])\n"
+                "    model.compile(optimizer='adam',\n"
+                "                  loss='sparse_categorical_crossentropy',\n"
+                "                  metrics=['accuracy'])\n"
+                "    return model"
+            ),
+        },
+        set(),
+    ),
 }
 """Run name -> (assignment, answers replaced by grade_id, test cells that must fail)."""
 
@@ -506,6 +573,24 @@ def test_regularisation_part_says_the_lessons_settings_fall_short() -> None:
     assert "dropout 0.2" in text and "1e-3" in text and "below 76 %" in text
     assert "around 0.5" in text and "1e-2" in text
     assert "own predictions" in text
+
+
+def test_regularisation_part_says_what_is_trained() -> None:
+    """Only the answer's dropout rates and L2 factors are trained, with the grader's
+    own network and optimiser; the tests hold the answer to that."""
+    cells = cells_by_id(EX4)
+    text = " ".join(cells["text-10"].source.split())
+    assert "keras.optimizers.Adam()" in text and "new initial weights" in text
+    assert "at least 0.1" in text and "at least 1e-3" in text
+    assert "`Input`, `Flatten`, `Dense` and `Dropout`" in text
+    assert "are not used" in text
+    setup = cells["setup-11"].source
+    assert "keras.optimizers.Adam()" in setup and "clone_model" not in setup
+    assert "model.optimizer" not in setup and "model.loss" not in setup
+    for grade_id in ("regularised_visible", "regularised_hidden"):
+        test = cells[grade_id].source
+        assert '"InputLayer", "Flatten", "Dense", "Dropout"' in test
+        assert ">= 0.1" in test and ">= 1e-3" in test
 
 
 def test_count_labels_states_ten_counts_when_digits_are_missing() -> None:
