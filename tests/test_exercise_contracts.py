@@ -593,6 +593,29 @@ def test_regularisation_part_says_what_is_trained() -> None:
         assert ">= 0.1" in test and ">= 1e-3" in test
 
 
+FRESH_INPUTS = {
+    EX1: ("flatten_images_hidden", "count_labels_hidden", "mean_image_hidden"),
+    EX2: ("count_parameters_hidden", "build_model_hidden", "forward_hidden"),
+    EX3: ("softmax_hidden", "cross_entropy_hidden", "iterations_hidden"),
+    EX4: ("confusion_matrix_hidden", "most_confused_pair_hidden"),
+}
+"""Hidden tests whose inputs are drawn afresh on every grading run: a student's code
+sees the inputs it is called with, so fixed ones could be carried from one graded
+submission's feedback into a table in the next."""
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_hidden_tests_draw_their_inputs_afresh(assignment: str) -> None:
+    cells = cells_by_id(assignment)
+    for grade_id, cell in cells.items():
+        block = "".join(HIDDEN.findall(cell.source))
+        seeds = re.findall(r"default_rng\((.*?)\)", block)
+        assert all(seed == "" for seed in seeds), f"{grade_id} seeds its inputs"
+    for grade_id in FRESH_INPUTS[assignment]:
+        block = "".join(HIDDEN.findall(cells[grade_id].source))
+        assert "np.random.default_rng()" in block, grade_id
+
+
 def test_count_labels_states_ten_counts_when_digits_are_missing() -> None:
     text = cells_by_id(EX1)["text-06"].source
     assert "exactly 10 counts" in text and "counts 0" in text
