@@ -67,10 +67,16 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import zmq
 from jupyter_client import KernelManager
 
 GiB = 1024**3
 MiB = 1024**2
+CHANNEL_MESSAGE = 16 * MiB
+"""The largest message the grader takes from a kernel on any channel (a larger one
+disconnects it); IOPub is read as it arrives, see grader/execute.py."""
+CHANNEL_QUEUE = 8
+"""Messages a kernel's channel socket holds before the grader reads them."""
 HOME = "/home/student"
 """The kernel's working folder and HOME, inside the sandbox."""
 
@@ -604,6 +610,12 @@ class Sandbox:
                 stderr=subprocess.DEVNULL,
             )
         client = manager.client()
+        # A kernel can send on every channel at any time, messages validly signed with
+        # its own key: the grader's sockets take at most CHANNEL_QUEUE messages of at
+        # most CHANNEL_MESSAGE bytes each before the kernel has to wait (its own
+        # context, so these are the defaults of exactly this client's sockets).
+        client.context.setsockopt(zmq.MAXMSGSIZE, CHANNEL_MESSAGE)
+        client.context.setsockopt(zmq.RCVHWM, CHANNEL_QUEUE)
         client.start_channels()
         try:
             client.wait_for_ready(timeout=120)

@@ -406,3 +406,46 @@ def test_kernels_import_the_bound_copy_of_the_course_packages(
         )
     assert error is None, out
     assert out.splitlines() == ["the other checkout", str(ROOT / "grader/__init__.py")]
+
+
+# Replies a kernel sends on its shell channel unasked, validly signed with the key it
+# knows, 8 MiB each: unread (the grader waits on the other kernel), they queue up.
+SHELL_FLOOD = """
+import hashlib, hmac, json
+kernel = get_ipython().kernel
+ident = kernel._parent_ident["shell"]
+ident = ident[0] if isinstance(ident, list) else ident
+big = b"[" + b"0," * (4 * 1024**2 - 1) + b"0]"
+header = json.dumps({"msg_id": "f", "msg_type": "execute_reply", "username": "u",
+                     "session": kernel.session.session, "version": "5.3",
+                     "date": "2024-01-01T00:00:00Z"}).encode()
+content = b'{"status": "ok"}'
+signature = hmac.new(kernel.session.key, digestmod=hashlib.sha256)
+for part in (header, b"{}", big, content):
+    signature.update(part)
+frames = [ident, b"<IDS|MSG>", signature.hexdigest().encode(), header, b"{}", big,
+          content]
+for _ in range(60):
+    kernel.shell_stream.socket.send_multipart(frames, copy=False)
+"""
+
+
+@pytest.mark.slow
+def test_messages_a_kernel_sends_unasked_queue_only_a_few_in_the_grader(box) -> None:
+    """60 unread 8 MiB replies on the shell channel grew a grader by 480 MiB (seen
+    with jupyter_client's defaults); its sockets now hold CHANNEL_QUEUE of them."""
+    import time
+
+    def rss() -> int:
+        status = Path("/proc/self/status").read_text()
+        return int(status.split("VmRSS:")[1].split()[0]) * 1024
+
+    _, client = box.start_kernel("shell-flood")
+    before = rss()
+    client.execute(SHELL_FLOOD)
+    peak, started = before, time.monotonic()
+    while time.monotonic() - started < 8:
+        time.sleep(0.2)
+        peak = max(peak, rss())
+    grown = peak - before
+    assert grown < (sandbox.CHANNEL_QUEUE + 4) * 8 * MiB, f"grew {grown / MiB:.0f} MiB"
