@@ -38,7 +38,7 @@
 # **What you need**
 #
 # - Lesson 2, *The ANN structure*: the 784-100-10 network and its softmax outputs;
-# - about 20 seconds to run top to bottom (under a minute on a laptop), and 45
+# - under a minute to run top to bottom on a 2-core laptop, and 45
 #   minutes to read;
 # - about 1 GB of free memory, most of it for TensorFlow itself.
 #

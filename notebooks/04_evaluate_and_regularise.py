@@ -35,7 +35,7 @@
 #
 # - Lesson 3, *Loss and optimizer*: the training recipe and
 #   `models.build_ann(rescale=True)`;
-# - about 1 minute to run top to bottom (it trains six networks), and 45 minutes to
+# - 1 to 2 minutes to run top to bottom (it trains six networks), and 45 minutes to
 #   read;
 # - about 1 GB of free memory, most of it for TensorFlow itself.
 #
