@@ -21,11 +21,13 @@ from __future__ import annotations
 
 import copy
 import re
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
 from nbformat import NotebookNode
+from nbformat.validator import MissingIDFieldWarning
 from nbgrader.api import Gradebook
 
 Role = str
@@ -120,7 +122,11 @@ def read_text(path: Path, limit: int = 32 * 1024**2) -> str:
 
 def _read_student(text: str) -> NotebookNode:
     try:
-        nb = nbformat.reads(text, as_version=4)
+        with warnings.catch_warnings():
+            # a student's notebook without cell ids is read as it is (the rebuilt one
+            # gets ids): no warning for the instructor to puzzle over
+            warnings.simplefilter("ignore", MissingIDFieldWarning)
+            nb = nbformat.reads(text, as_version=4)
     except Exception as error:
         message = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise SubmissionError(f"unreadable notebook: {message[:200]}") from None

@@ -318,3 +318,16 @@ def test_the_course_config_renders_feedback_and_formgrader_pages_sanitised() -> 
     for attack in ("<script>alert", "<img src=x", '<iframe src="javascript', "<a href"):
         assert attack not in body, attack
     assert f"data:image/png;base64,{png[:20]}" in body
+
+
+def test_a_notebook_without_cell_ids_is_read_without_a_warning(known) -> None:
+    import warnings
+
+    nb = json.loads(nbformat.writes(student(double=ANSWER)))
+    nb["nbformat_minor"] = 5
+    for cell in nb["cells"]:
+        cell.pop("id", None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        rebuilt = rebuild(json.dumps(nb), known, released())
+    assert ANSWER in [cell.source for cell in rebuilt.notebook.cells]
