@@ -122,6 +122,12 @@ def plain(text: object) -> str:
     )
 
 
+def one_line(text: object) -> str:
+    """:func:`plain` on one line: a submission's text never starts a line of its own
+    in the instructor's terminal, ``grades.csv`` or report."""
+    return plain(" ".join(str(text).splitlines()))
+
+
 HIDDEN_BLOCK = re.compile(
     r"### BEGIN HIDDEN TESTS.*?### END HIDDEN TESTS", flags=re.DOTALL
 )

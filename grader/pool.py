@@ -73,8 +73,7 @@ class Progress:
             what = "FAILED" if outcome.status != "graded" else "problem"
             line = f"{what} {outcome.student}/{outcome.assignment}: {outcome.reason}"
             # a student's text may hold what the terminal cannot encode or would obey
-            line = pipeline.plain(" ".join(line.split("\n")))
-            line = line.encode("utf-8", errors="replace").decode()
+            line = pipeline.one_line(line).encode("utf-8", errors="replace").decode()
             self.stream.write(f"{prefix}{line}\n")
         self.show(force=problem)
 

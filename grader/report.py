@@ -17,7 +17,7 @@ from pathlib import Path
 import nbformat
 from nbgrader.api import Gradebook, MissingEntry
 
-from grader.pipeline import autograded_path, full_reasons, plain
+from grader.pipeline import autograded_path, full_reasons, one_line
 
 
 @dataclass
@@ -105,12 +105,12 @@ def write_csv(rows: list[Row], path: Path) -> None:
             score = "" if row.score is None else f"{row.score:g}"
             writer.writerow(
                 [
-                    plain(row.student),
+                    one_line(row.student),
                     row.assignment,
                     score,
                     f"{row.max_score:g}",
                     row.status,
-                    plain(" ".join(row.reason.splitlines())),
+                    one_line(row.reason),
                 ]
             )
 
@@ -131,10 +131,9 @@ def _by_assignment(
 
 
 def _table_cell(text: str) -> str:
-    """A Markdown table cell that shows ``text`` as text: no control characters (see
-    :func:`grader.pipeline.plain`), no HTML, no line break or column split."""
-    text = html.escape(plain(text), quote=False)
-    return text.replace("|", "\\|").replace("\n", " ").replace("\t", " ")
+    """A Markdown table cell that shows ``text`` as text: one line without control
+    characters (:func:`grader.pipeline.one_line`), no HTML, no column split."""
+    return html.escape(one_line(text), quote=False).replace("|", "\\|")
 
 
 def markdown(rows: list[Row], header: list[str]) -> str:
@@ -180,9 +179,9 @@ def summary(rows: list[Row]) -> str:
     problems = [r for r in rows if r.status == "failed" or r.reason]
     for row in problems:
         lines.append(
-            plain(
+            one_line(
                 f"  {row.student}/{row.assignment}: {_classify(row.reason)}: "
-                f"{' '.join(row.reason.splitlines())}"
+                f"{row.reason}"
             )
         )
     return "\n".join(lines)
